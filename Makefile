@@ -1,0 +1,51 @@
+# feedgen — `make help` lists the targets.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
+export FEEDGEN_TEST_PG_URL ?= $(PG_URL)
+
+.PHONY: all help venv demo test test-fast lint bench postgres clean
+
+all: lint test ## lint and test (the default)
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+venv: $(STAMP) ## create the virtualenv and install feedgen with its test tools
+
+demo: $(STAMP) ## seed a demo CRM in SQLite and build every feed into var/feeds
+	$(BIN)/feedgen --config config.demo.toml demo --reset
+	$(BIN)/feedgen --config config.demo.toml build
+	$(BIN)/feedgen --config config.demo.toml status --limit 5
+
+postgres: ## start the local PostgreSQL server when it is installed but stopped
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+	  if command -v pg_ctlcluster >/dev/null; then \
+	    echo "starting PostgreSQL"; \
+	    pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -1) main start || true; \
+	  fi; \
+	fi
+
+test: $(STAMP) postgres ## run the whole test suite (PostgreSQL half when a server answers)
+	$(BIN)/pytest
+
+test-fast: $(STAMP) ## the suite without slow, browser and PostgreSQL tests
+	$(BIN)/pytest -m "not slow and not browser and not postgres"
+
+lint: $(STAMP) ## ruff and mypy
+	$(BIN)/ruff check feedgen jobs tests
+	$(BIN)/mypy
+
+bench: $(STAMP) ## benchmark against the naive baseline; BENCH_ARGS='--quick --json out.json'
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+clean: ## remove the virtualenv, caches and generated data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+"""feedgen: pre-rendered iCalendar feeds of CRM activities, published to object storage."""
+
+__version__ = "0.1.0"

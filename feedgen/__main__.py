@@ -1,0 +1,3 @@
+from feedgen.cli import cli
+
+cli(prog_name="feedgen")

@@ -1,0 +1,266 @@
+"""Configuration: a TOML file, overridden by ``FEEDGEN_<SECTION>_<KEY>`` environment variables.
+
+Everything is validated here, at start-up, so a bad value fails before any work with a message
+naming the key. ``config.example.toml`` documents every key; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+ENV_PREFIX = "FEEDGEN_"
+CONFIG_ENV = "FEEDGEN_CONFIG"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite:///var/crm.sqlite"
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    url: str = "file://var/feeds"
+    region: str | None = None
+    endpoint_url: str | None = None
+    cache_control: str | None = None
+    upload_workers: int = 8
+
+
+@dataclass(frozen=True)
+class CdnConfig:
+    cloudfront_distribution_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    public_base_url: str = "http://localhost:8000"
+    crm_base_url: str = "https://crm.example.com"
+    activity_path: str = "/activities/{id}"
+    uid_domain: str = "feedgen.invalid"
+    calendar_name: str = "{name} · CRM"
+    team_calendar_name: str = "{name} · team · CRM"
+    refresh_minutes: int = 60
+    max_feed_bytes: int = 1_000_000
+    days_back: int = 30
+    days_ahead: int = 365
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    cycle_minutes: float = 5.0
+    reconcile_at: time = time(3, 0)
+    threads: int = 4
+    lookback_seconds: int = 600
+    batch_size: int = 500
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    database: DatabaseConfig = DatabaseConfig()
+    storage: StorageConfig = StorageConfig()
+    cdn: CdnConfig = CdnConfig()
+    publish: PublishConfig = PublishConfig()
+    worker: WorkerConfig = WorkerConfig()
+    logging: LoggingConfig = LoggingConfig()
+
+    @property
+    def cache_control(self) -> str:
+        if self.storage.cache_control:
+            return self.storage.cache_control
+        return f"public, max-age={self.publish.refresh_minutes * 60}"
+
+
+# --- value parsers: each takes the raw value (TOML or env string) and returns it or raises ---
+
+
+def _int(low: int, high: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        if not low <= value <= high:
+            raise ValueError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return parse
+
+
+def _float(low: float, high: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if isinstance(value, bool) or not low <= number <= high:
+            raise ValueError(f"must be from {low} to {high}, got {value!r}")
+        return number
+
+    return parse
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"expected a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return _text(value)
+
+
+def _http_url(value: Any) -> str:
+    text = _text(value).rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL, got {text!r}")
+    return text
+
+
+def _optional_http_url(value: Any) -> str | None:
+    return None if value in (None, "") else _http_url(value)
+
+
+def _database_url(value: Any) -> str:
+    text = _text(value)
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", text):
+        raise ValueError("expected sqlite:///path or postgresql://user@host/db")
+    return text
+
+
+def _storage_url(value: Any) -> str:
+    text = _text(value)
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme not in ("file", "s3", "memory"):
+        raise ValueError("expected file:///path, s3://bucket/prefix or memory://")
+    if scheme == "s3" and not urlsplit(text).netloc:
+        raise ValueError("an s3:// URL needs a bucket: s3://bucket/prefix")
+    return text
+
+
+def _template(*allowed: str) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        text = _text(value)
+        for name in re.findall(r"{(\w*)}", text):
+            if name not in allowed:
+                raise ValueError(f"unknown placeholder {{{name}}}; use {', '.join(allowed)}")
+        return text
+
+    return parse
+
+
+def _clock_time(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", str(value).strip())
+    if not match:
+        raise ValueError(f"expected a time of day as HH:MM, got {value!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def _log_level(value: Any) -> str:
+    text = _text(value).upper()
+    if text not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("expected DEBUG, INFO, WARNING or ERROR")
+    return text
+
+
+SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
+    "database": (DatabaseConfig, {"url": _database_url}),
+    "storage": (
+        StorageConfig,
+        {
+            "url": _storage_url,
+            "region": _optional_text,
+            "endpoint_url": _optional_http_url,
+            "cache_control": _optional_text,
+            "upload_workers": _int(1, 64),
+        },
+    ),
+    "cdn": (CdnConfig, {"cloudfront_distribution_id": _optional_text}),
+    "publish": (
+        PublishConfig,
+        {
+            "public_base_url": _http_url,
+            "crm_base_url": _http_url,
+            "activity_path": _template("id"),
+            "uid_domain": _text,
+            "calendar_name": _template("name"),
+            "team_calendar_name": _template("name"),
+            "refresh_minutes": _int(5, 7 * 24 * 60),
+            "max_feed_bytes": _int(10_000, 100_000_000),
+            "days_back": _int(0, 3660),
+            "days_ahead": _int(0, 3660),
+        },
+    ),
+    "worker": (
+        WorkerConfig,
+        {
+            "cycle_minutes": _float(0.1, 24 * 60),
+            "reconcile_at": _clock_time,
+            "threads": _int(1, 64),
+            "lookback_seconds": _int(0, 7 * 24 * 3600),
+            "batch_size": _int(1, 100_000),
+        },
+    ),
+    "logging": (LoggingConfig, {"level": _log_level}),
+}
+
+
+def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Config:
+    """Read ``path`` (or none: defaults), apply environment overrides and validate every key."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(Path(path))
+    for name, value in raw.items():
+        if name not in SCHEMA:
+            raise ConfigError(name, f"unknown section; known: {', '.join(SCHEMA)}")
+        if not isinstance(value, dict):
+            raise ConfigError(name, "expected a [section] table")
+    sections = {}
+    for section, (cls, parsers) in SCHEMA.items():
+        values = dict(raw.get(section, {}))
+        for key in values:
+            if key not in parsers:
+                raise ConfigError(f"{section}.{key}", f"unknown key; known: {', '.join(parsers)}")
+        for key in parsers:
+            env_name = f"{ENV_PREFIX}{section}_{key}".upper()
+            if env_name in environ:
+                values[key] = environ[env_name]
+        parsed = {}
+        for key, value in values.items():
+            try:
+                parsed[key] = parsers[key](value)
+            except ValueError as exc:
+                raise ConfigError(f"{section}.{key}", str(exc)) from None
+        sections[section] = cls(**parsed)
+    return Config(**sections)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError("--config", f"no such file: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("--config", f"{path} is not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError("--config", f"cannot read {path}: {exc.strerror}") from None

@@ -1,0 +1,53 @@
+"""Errors raised by feedgen.
+
+    FeedgenError
+    ├── ConfigError      a configuration key is missing or invalid
+    ├── SourceError      the CRM database cannot be read
+    ├── StateError       feedgen's own tables are missing, outdated or inconsistent
+    ├── FeedNotFound     no active feed or user matches what was asked for
+    ├── RenderError      an activity cannot be rendered
+    └── StorageError     the object store refused or failed an operation
+
+Every message says what is wrong and, where it can, what to do about it. Messages never hold a
+whole token (see ``tokens.redact``).
+"""
+
+from __future__ import annotations
+
+
+class FeedgenError(Exception):
+    """Base class of every error feedgen raises on purpose."""
+
+
+class ConfigError(FeedgenError):
+    """Raised when a configuration key is missing, unknown or has an invalid value."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"config key '{key}': {reason}")
+
+
+class SourceError(FeedgenError):
+    """Raised when the CRM database cannot be reached or does not offer the expected tables."""
+
+
+class StateError(FeedgenError):
+    """Raised when feedgen's own tables are missing or older than this version expects."""
+
+
+class FeedNotFound(FeedgenError):
+    """Raised when no user, team or active feed matches the request."""
+
+
+class RenderError(FeedgenError):
+    """Raised when an activity holds data that cannot become a calendar event."""
+
+    def __init__(self, activity_id: int, reason: str) -> None:
+        self.activity_id = activity_id
+        self.reason = reason
+        super().__init__(f"activity {activity_id}: {reason}")
+
+
+class StorageError(FeedgenError):
+    """Raised when the object store refuses or fails an operation."""

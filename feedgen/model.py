@@ -1,0 +1,198 @@
+"""Plain values that flow from the CRM source through rendering: users, activities, feeds.
+
+Times are naive ``datetime`` values in UTC throughout (the CRM contract stores UTC); dates of
+all-day items are ``date`` values. Keeping them naive avoids a tz conversion per row on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields, replace
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class ActivityKind(StrEnum):
+    MEETING = "meeting"
+    VIEWING = "viewing"
+    CALL = "call"
+    TASK = "task"
+    NOTE = "note"
+
+
+EXPORTABLE_KINDS: frozenset[ActivityKind] = frozenset(
+    {ActivityKind.MEETING, ActivityKind.VIEWING, ActivityKind.CALL, ActivityKind.TASK}
+)
+
+
+class Priority(StrEnum):
+    HIGH = "high"
+    NORMAL = "normal"
+    LOW = "low"
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class SubjectKind(StrEnum):
+    USER = "user"
+    TEAM = "team"
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """A colleague (``user_id`` set) or an outside contact on an activity."""
+
+    name: str
+    email: str | None = None
+    user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """One CRM activity as read from the source, before any feed option is applied.
+
+    ``start``/``end`` hold a meeting's, viewing's or call's time; ``due`` a task's deadline. For
+    all-day items only the date part of these counts.
+    """
+
+    id: int
+    kind: ActivityKind
+    owner_id: int
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    description: str = ""
+    location: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    due: datetime | None = None
+    all_day: bool = False
+    priority: Priority | None = None
+    status: Status = Status.OPEN
+    participants: tuple[Participant, ...] = ()
+
+    @property
+    def sequence(self) -> int:
+        """A SEQUENCE that grows with every edit, derived from data rather than a counter."""
+        return max(0, int((self.updated_at - self.created_at).total_seconds()))
+
+    @property
+    def anchor(self) -> datetime | None:
+        """The instant used to place the activity in a window and to order a feed."""
+        return self.start if self.start is not None else self.due
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: int
+    name: str
+    email: str | None
+    time_zone: str
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Team:
+    id: int
+    name: str
+    member_ids: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The span of time a feed covers: [start, end) in UTC."""
+
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def around(cls, today: date, days_back: int, days_ahead: int) -> Window:
+        # Whole days only, so a feed's bytes change at most once a day when nothing else does.
+        midnight = datetime(today.year, today.month, today.day)
+        return cls(midnight - timedelta(days=days_back), midnight + timedelta(days=days_ahead + 1))
+
+    def contains(self, activity: Activity) -> bool:
+        anchor = activity.anchor
+        if anchor is None:
+            return False
+        last = activity.end if activity.end is not None and activity.end > anchor else anchor
+        return anchor < self.end and last >= self.start
+
+
+DEFAULT_DAYS_BACK = 30
+DEFAULT_DAYS_AHEAD = 365
+
+
+@dataclass(frozen=True)
+class FeedOptions:
+    """What a feed shows. Stored as JSON with the feed; every field has a safe default."""
+
+    kinds: frozenset[ActivityKind] = EXPORTABLE_KINDS
+    days_back: int = DEFAULT_DAYS_BACK
+    days_ahead: int = DEFAULT_DAYS_AHEAD
+    completed_tasks: bool = True
+    busy_only: bool = False
+    show_emails: bool = True
+    reminder_minutes: int | None = None
+    tasks_as_todo: bool = False
+
+    def __post_init__(self) -> None:
+        kinds = frozenset(ActivityKind(k) for k in self.kinds)
+        if ActivityKind.NOTE in kinds:
+            raise ValueError("notes have no time and cannot be exported")
+        if not kinds:
+            raise ValueError("kinds: choose at least one of meeting, viewing, call, task")
+        object.__setattr__(self, "kinds", kinds)
+        for name in ("days_back", "days_ahead"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or not 0 <= value <= 3660:
+                raise ValueError(f"{name}: a whole number of days from 0 to 3660, not {value!r}")
+        if self.reminder_minutes is not None and not 0 <= self.reminder_minutes <= 40320:
+            raise ValueError("reminder_minutes: from 0 to 40320 (four weeks), or none")
+
+    def to_json(self) -> str:
+        data: dict[str, Any] = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["kinds"] = sorted(str(k) for k in self.kinds)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> FeedOptions:
+        if not text:
+            return cls()
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown feed option(s): {', '.join(sorted(unknown))}")
+        if "kinds" in data:
+            data["kinds"] = frozenset(data["kinds"])
+        return cls(**data)
+
+    def with_changes(self, **changes: Any) -> FeedOptions:
+        return replace(self, **changes)
+
+    def window(self, today: date) -> Window:
+        return Window.around(today, self.days_back, self.days_ahead)
+
+
+@dataclass(frozen=True, slots=True)
+class Feed:
+    """A subscription: a token bound to a subject, with options."""
+
+    id: int
+    token: str
+    subject_kind: SubjectKind
+    subject_id: int
+    options: FeedOptions = field(default_factory=FeedOptions)
+    created_at: datetime | None = None
+    rotated_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,19 @@
+"""Feed tokens: the unguessable capability in a feed's URL."""
+
+from __future__ import annotations
+
+import secrets
+
+# 32 bytes = 256 bits of entropy; URL-safe base64 without padding gives 43 characters,
+# which keeps a feed URL well under Google Calendar's 256-character limit.
+TOKEN_BYTES = 32
+
+
+def new_token() -> str:
+    """Return a fresh random token."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def redact(token: str) -> str:
+    """Return a form of ``token`` that is safe to log: enough to tell feeds apart, too little to use."""
+    return f"{token[:6]}…" if len(token) > 6 else "…"
