@@ -1,7 +1,7 @@
 """Plain values that flow from the CRM source through rendering: users, activities, feeds.
 
 Times are naive ``datetime`` values in UTC throughout (the CRM contract stores UTC); dates of
-all-day items are ``date`` values. Keeping them naive avoids a tz conversion per row on the hot path.
+all-day items are ``date`` values. Naive values avoid a tz conversion per row on the hot path.
 """
 
 from __future__ import annotations

@@ -15,5 +15,5 @@ def new_token() -> str:
 
 
 def redact(token: str) -> str:
-    """Return a form of ``token`` that is safe to log: enough to tell feeds apart, too little to use."""
+    """A form of ``token`` safe to log: enough to tell feeds apart, too little to use."""
     return f"{token[:6]}…" if len(token) > 6 else "…"

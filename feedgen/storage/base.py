@@ -17,7 +17,7 @@ class Storage(ABC):
 
     @abstractmethod
     def put(self, key: str, data: bytes, *, content_type: str, cache_control: str) -> None:
-        """Store ``data`` under ``key``, replacing any object there; a reader sees old or new, whole."""
+        """Store ``data`` under ``key``, replacing it; a reader sees the old or the new, whole."""
 
     @abstractmethod
     def get(self, key: str) -> bytes | None:

@@ -1,0 +1,221 @@
+"""What an activity looks like as a calendar event: the decisions, independent of serialisation.
+
+``event_content`` turns an Activity and the feed's view of it into an ``EventContent``; the fast
+serialiser (``render``) and icalendar (``reference``) both write that same value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from .errors import RenderError
+from .ical import clean_text
+from .model import Activity, ActivityKind, FeedOptions, Priority, Status, User
+
+# Calls and meetings without an end get a short default length instead of being dropped.
+DEFAULT_LENGTH = {
+    ActivityKind.MEETING: timedelta(minutes=60),
+    ActivityKind.VIEWING: timedelta(minutes=60),
+    ActivityKind.CALL: timedelta(minutes=15),
+}
+# A timed task deadline shows as a short block that ends at the deadline.
+DEADLINE_BLOCK = timedelta(minutes=15)
+LONGEST_EVENT = timedelta(days=366)
+EARLIEST, LATEST = datetime(1900, 1, 1), datetime(2200, 1, 1)
+
+PRIORITY_VALUE = {Priority.HIGH: 1, Priority.NORMAL: 5, Priority.LOW: 9}
+KIND_LABEL = {
+    ActivityKind.MEETING: "Meeting",
+    ActivityKind.VIEWING: "Viewing",
+    ActivityKind.CALL: "Call",
+    ActivityKind.TASK: "Task",
+}
+# Conservative: an address that could break out of a CAL-ADDRESS value is not written at all.
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    email: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventContent:
+    uid: str
+    summary: str
+    start: date | datetime
+    end: date | datetime
+    stamp: datetime
+    sequence: int
+    category: str
+    transparent: bool
+    description: str | None = None
+    location: str | None = None
+    organizer: Person | None = None
+    attendees: tuple[Person, ...] = ()
+    priority: int | None = None
+    url: str | None = None
+    alarm_minutes: int | None = None
+
+    @property
+    def sort_key(self) -> tuple[datetime, str]:
+        start = self.start
+        if not isinstance(start, datetime):
+            start = datetime(start.year, start.month, start.day)
+        return start, self.uid
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """Everything about a feed that shapes its events, besides the activities themselves."""
+
+    options: FeedOptions
+    uid_domain: str
+    activity_url: str
+    users: Mapping[int, User]
+    # Team overview feeds: whose activities these are, named in each event's title.
+    team_id: int | None = None
+    team_member_ids: frozenset[int] = frozenset()
+
+    @property
+    def variant(self) -> tuple[object, ...]:
+        """What, besides the activity, the rendered bytes depend on (a render cache key part)."""
+        return (self.options, self.uid_domain, self.activity_url, self.team_id)
+
+
+def safe_email(value: str | None) -> str | None:
+    if value and len(value) <= 254 and _EMAIL.fullmatch(value.strip()):
+        return value.strip()
+    return None
+
+
+def validate(activity: Activity) -> None:
+    """Raise RenderError when the activity's times cannot make a sensible event."""
+    if activity.kind == ActivityKind.TASK:
+        if activity.due is None:
+            raise RenderError(activity.id, "task has no deadline")
+        _check_range(activity.id, activity.due)
+        return
+    if activity.start is None:
+        raise RenderError(activity.id, f"{activity.kind} has no start time")
+    _check_range(activity.id, activity.start)
+    if activity.end is not None:
+        _check_range(activity.id, activity.end)
+        if activity.end < activity.start:
+            raise RenderError(activity.id, "ends before it starts")
+        if activity.end - activity.start > LONGEST_EVENT:
+            raise RenderError(activity.id, "lasts more than a year")
+
+
+def _check_range(activity_id: int, value: datetime) -> None:
+    if not EARLIEST <= value < LATEST:
+        raise RenderError(activity_id, f"date {value:%Y-%m-%d} is out of range")
+
+
+def event_times(activity: Activity) -> tuple[date | datetime, date | datetime]:
+    """Start and (exclusive) end: UTC date-times, or dates for all-day items."""
+    if activity.kind == ActivityKind.TASK:
+        due = activity.due
+        assert due is not None
+        if activity.all_day:
+            return due.date(), due.date() + timedelta(days=1)
+        return due - DEADLINE_BLOCK, due
+    start = activity.start
+    assert start is not None
+    if activity.all_day:
+        # The CRM stores an all-day item's last day; iCalendar wants the day after it.
+        last = activity.end.date() if activity.end is not None else start.date()
+        return start.date(), max(last, start.date()) + timedelta(days=1)
+    end = activity.end if activity.end is not None else start + DEFAULT_LENGTH[activity.kind]
+    return start, end
+
+
+def event_content(activity: Activity, view: FeedView) -> EventContent:
+    """The event for ``activity`` as ``view`` shows it. Call ``validate`` first."""
+    options = view.options
+    start, end = event_times(activity)
+    uid = f"activity-{activity.id}"
+    if view.team_id is not None:
+        # A distinct UID keeps the team overview and a member's own feed apart in clients that
+        # merge events by UID across calendars.
+        uid += f".team-{view.team_id}"
+    common = {
+        "uid": f"{uid}@{view.uid_domain}",
+        "start": start,
+        "end": end,
+        "stamp": activity.updated_at,
+        "sequence": activity.sequence,
+        "transparent": activity.kind == ActivityKind.TASK,
+        "alarm_minutes": options.reminder_minutes,
+    }
+    if options.busy_only:
+        return EventContent(summary="Busy", category="Busy", **common)  # type: ignore[arg-type]
+    people = [p for p in activity.participants]
+    owner = view.users.get(activity.owner_id)
+    organizer = None
+    if owner is not None and options.show_emails and safe_email(owner.email):
+        organizer = Person(clean_text(owner.name), safe_email(owner.email))
+    attendees = tuple(
+        Person(clean_text(p.name), safe_email(p.email))
+        for p in people
+        if options.show_emails and safe_email(p.email)
+    )
+    url = view.activity_url.format(id=activity.id)
+    return EventContent(
+        summary=_summary(activity, view),
+        category=KIND_LABEL[activity.kind],
+        description=_description(activity, owner, url),
+        location=clean_text(activity.location) or None,
+        organizer=organizer,
+        attendees=attendees,
+        priority=PRIORITY_VALUE.get(activity.priority) if activity.priority else None,
+        url=url,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _summary(activity: Activity, view: FeedView) -> str:
+    title = clean_text(activity.title).strip() or "(no title)"
+    kind = activity.kind
+    if kind == ActivityKind.TASK:
+        label = "Task"
+        if activity.priority in (Priority.HIGH, Priority.LOW):
+            label += f" ({activity.priority} priority)"
+        if activity.status == Status.DONE:
+            label = "✓ " + label
+        title = f"{label} · {title}"
+    elif kind != ActivityKind.MEETING:
+        title = f"{KIND_LABEL[kind]} · {title}"
+    if view.team_id is not None:
+        title = f"{_team_members_named(activity, view)}: {title}"
+    return title
+
+
+def _team_members_named(activity: Activity, view: FeedView) -> str:
+    ids = [activity.owner_id] + [p.user_id for p in activity.participants if p.user_id]
+    names: list[str] = []
+    for user_id in ids:
+        user = view.users.get(user_id)
+        if user_id in view.team_member_ids and user is not None:
+            name = clean_text(user.name)
+            if name not in names:
+                names.append(name)
+    return ", ".join(names) or "?"
+
+
+def _description(activity: Activity, owner: User | None, url: str) -> str:
+    parts = []
+    text = clean_text(activity.description).strip()
+    if text:
+        parts.append(text)
+    if activity.participants:
+        names = ", ".join(clean_text(p.name) for p in activity.participants)
+        parts.append(f"Participants: {names}")
+    if owner is not None:
+        parts.append(f"Owner: {clean_text(owner.name)}")
+    parts.append(f"Edit in the CRM: {url}")
+    return "\n\n".join(parts)

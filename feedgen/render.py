@@ -1,0 +1,219 @@
+"""Rendering: activities in, feed bytes out. Pure: the same data and day give the same bytes.
+
+Each activity is serialised once per run and view (``EventCache``), however many feeds show it;
+a feed is its header, its events sorted by start and UID, and a footer.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from . import reference
+from .content import EventContent, FeedView, Person, event_content, validate
+from .errors import RenderError
+from .ical import (
+    clean_text,
+    cn_param,
+    dt_line,
+    escape_text,
+    fmt_datetime,
+    fmt_duration,
+    join_lines,
+    text_line,
+)
+from .model import Activity, ActivityKind, Status
+
+log = logging.getLogger(__name__)
+
+PRODID = "-//Tesoro CRM//feedgen//EN"
+FOOTER = b"END:VCALENDAR\r\n"
+
+
+@dataclass(frozen=True)
+class CalendarHeader:
+    name: str
+    time_zone: str
+    refresh_minutes: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean_text(self.name))
+
+    def to_bytes(self) -> bytes:
+        name = self.name
+        ttl = fmt_duration(timedelta(minutes=self.refresh_minutes))
+        return join_lines(
+            [
+                "BEGIN:VCALENDAR",
+                "VERSION:2.0",
+                f"PRODID:{escape_text(PRODID)}",
+                "CALSCALE:GREGORIAN",
+                "METHOD:PUBLISH",
+                text_line("NAME", name),
+                text_line("X-WR-CALNAME", name),
+                f"REFRESH-INTERVAL;VALUE=DURATION:{ttl}",
+                f"X-PUBLISHED-TTL:{ttl}",
+                text_line("X-WR-TIMEZONE", self.time_zone),
+            ]
+        )
+
+
+def event_bytes(content: EventContent) -> bytes:
+    """Serialise one VEVENT in icalendar's property order (canonical first, then by name)."""
+    lines = [
+        "BEGIN:VEVENT",
+        text_line("SUMMARY", content.summary),
+        dt_line("DTSTART", content.start),
+        dt_line("DTEND", content.end),
+        f"DTSTAMP:{fmt_datetime(content.stamp)}",
+        text_line("UID", content.uid),
+        f"SEQUENCE:{content.sequence}",
+    ]
+    for person in content.attendees:
+        lines.append(_address_line("ATTENDEE", person))
+    lines.append(text_line("CATEGORIES", content.category))
+    if content.description is not None:
+        lines.append(text_line("DESCRIPTION", content.description))
+    lines.append(f"LAST-MODIFIED:{fmt_datetime(content.stamp)}")
+    if content.location is not None:
+        lines.append(text_line("LOCATION", content.location))
+    if content.organizer is not None:
+        lines.append(_address_line("ORGANIZER", content.organizer))
+    if content.priority is not None:
+        lines.append(f"PRIORITY:{content.priority}")
+    lines.append("TRANSP:TRANSPARENT" if content.transparent else "TRANSP:OPAQUE")
+    if content.url is not None:
+        lines.append(f"URL:{content.url}")
+    if content.alarm_minutes is not None:
+        lines += [
+            "BEGIN:VALARM",
+            "ACTION:DISPLAY",
+            text_line("DESCRIPTION", content.summary),
+            f"TRIGGER:{fmt_duration(timedelta(minutes=-content.alarm_minutes))}",
+            "END:VALARM",
+        ]
+    lines.append("END:VEVENT")
+    return join_lines(lines)
+
+
+def _address_line(name: str, person: Person) -> str:
+    return f"{name};{cn_param(person.name or str(person.email))}:mailto:{person.email}"
+
+
+@dataclass
+class RenderedFeed:
+    data: bytes
+    event_count: int
+    trimmed: int = 0
+    skipped: list[RenderError] = field(default_factory=list)
+
+
+# (sort key, bytes) of a rendered event, or the reason it cannot be one.
+_Rendered = tuple[tuple[datetime, str], bytes] | RenderError
+
+
+class EventCache:
+    """Rendered events of one run, keyed by activity identity, version and feed view.
+
+    Bounded by clearing when full: runs build feeds in batches of related users, so recent
+    entries are the useful ones and an LRU's bookkeeping would cost more than it saves.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[object, ...], _Rendered] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, activity: Activity, view: FeedView) -> _Rendered:
+        key = (activity.id, activity.updated_at, view.variant)
+        found = self._entries.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        self.misses += 1
+        rendered = _render_event(activity, view)
+        if len(self._entries) >= self.max_entries:
+            self._entries.clear()
+        self._entries[key] = rendered
+        return rendered
+
+
+def _render_event(activity: Activity, view: FeedView) -> _Rendered:
+    try:
+        validate(activity)
+        content = event_content(activity, view)
+    except RenderError as exc:
+        return exc
+    if view.options.tasks_as_todo and activity.kind == ActivityKind.TASK:
+        # VTODO is rare and only some clients show it: icalendar renders it.
+        return content.sort_key, reference.todo_bytes(content, activity.status == Status.DONE)
+    return content.sort_key, event_bytes(content)
+
+
+def shown(activity: Activity, view: FeedView, window_start: datetime, window_end: datetime) -> bool:
+    """Whether the feed's options and window let the activity in (before rendering)."""
+    options = view.options
+    if activity.kind not in options.kinds or activity.status == Status.CANCELLED:
+        return False
+    done_task = activity.kind == ActivityKind.TASK and activity.status == Status.DONE
+    if done_task and not options.completed_tasks:
+        return False
+    anchor = activity.start if activity.start is not None else activity.due
+    if anchor is None:
+        return True  # let validation name it
+    last = activity.end if activity.end is not None and activity.end > anchor else anchor
+    return anchor < window_end and last >= window_start
+
+
+def render_feed(
+    header: CalendarHeader,
+    view: FeedView,
+    activities: Iterable[Activity],
+    *,
+    today: date,
+    max_bytes: int,
+    cache: EventCache,
+) -> RenderedFeed:
+    window = view.options.window(today)
+    events: list[tuple[tuple[datetime, str], bytes]] = []
+    skipped: list[RenderError] = []
+    seen: set[int] = set()
+    for activity in activities:
+        if activity.id in seen or not shown(activity, view, window.start, window.end):
+            continue
+        seen.add(activity.id)
+        rendered = cache.get(activity, view)
+        if isinstance(rendered, RenderError):
+            skipped.append(rendered)
+        else:
+            events.append(rendered)
+    events.sort(key=lambda item: item[0])
+    head = header.to_bytes()
+    trimmed = _trim_to_budget(events, max_bytes - len(head) - len(FOOTER), today)
+    data = b"".join([head, *(body for _, body in events), FOOTER])
+    return RenderedFeed(data, len(events), trimmed, skipped)
+
+
+def _trim_to_budget(
+    events: list[tuple[tuple[datetime, str], bytes]], budget: int, today: date
+) -> int:
+    """Drop events until the rest fit: the oldest past ones first, then the furthest future ones."""
+    total = sum(len(body) for _, body in events)
+    if total <= budget:
+        return 0
+    midnight = datetime(today.year, today.month, today.day)
+    first = 0
+    while total > budget and first < len(events) and events[first][0][0] < midnight:
+        total -= len(events[first][1])
+        first += 1
+    last = len(events)
+    while total > budget and last > first:
+        last -= 1
+        total -= len(events[last][1])
+    trimmed = first + len(events) - last
+    del events[last:]
+    del events[:first]
+    return trimmed
