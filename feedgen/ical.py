@@ -22,8 +22,15 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def clean_text(value: str) -> str:
-    """Drop control characters, which RFC 5545 forbids in TEXT (tab, CR and LF stay)."""
-    return _CONTROL.sub("", value) if _CONTROL.search(value) else value
+    r"""Drop control characters, which RFC 5545 forbids in TEXT (tab, CR and LF stay).
+
+    A literal ``\N`` (as in ``C:\Notes``) gets an invisible WORD JOINER after its backslash:
+    icalendar's escaping, which the fast path reproduces byte for byte, would turn it into a line
+    break.
+    """
+    if _CONTROL.search(value):
+        value = _CONTROL.sub("", value)
+    return value.replace("\\N", "\\\u2060N") if "\\N" in value else value
 
 
 def escape_text(value: str) -> str:

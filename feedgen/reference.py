@@ -64,7 +64,9 @@ def event_component(content: EventContent) -> Event:
 def todo_bytes(content: EventContent, done: bool) -> bytes:
     """A task as VTODO, for the feeds that ask for it; DUE is the deadline."""
     todo = Todo()
-    todo.add("due", _utc(content.end))
+    # A date-only deadline is due on its day; the event form's end is the exclusive day after.
+    due = content.end if isinstance(content.start, datetime) else content.start
+    todo.add("due", _utc(due))
     todo.add("status", "COMPLETED" if done else "NEEDS-ACTION")
     _add_common(todo, content)
     return bytes(todo.to_ical())

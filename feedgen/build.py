@@ -1,0 +1,427 @@
+"""Builds, cycles and reconciles: the flow source → render → publish, per batch of feeds.
+
+A cycle marks the feeds that changes touched (``changes``), then builds every dirty feed. Feeds are
+claimed in batches; on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so several workers share the
+work and a worker that dies mid-batch leaves its feeds dirty for the next cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as clock
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
+
+from . import changes, source, state
+from .cdn import NoopPurger, Purger
+from .config import Config
+from .content import FeedView
+from .errors import RenderError
+from .feeds import active_feeds, feed_from_row, object_key, page_key
+from .model import Feed, SubjectKind, Team, User, Window
+from .publish import Publisher, Upload, clean_storage, content_hash, ensure_robots
+from .publish import process_deletions as _process_deletions
+from .render import CalendarHeader, EventCache, render_feed
+from .storage import Storage
+from .tokens import redact
+
+log = logging.getLogger(__name__)
+
+# Any 64-bit constant: the advisory lock that lets one worker at a time detect changes.
+DETECT_LOCK = 0x6665656467656E
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+
+
+@dataclass
+class RunReport:
+    kind: str
+    feeds_built: int = 0
+    uploaded: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    events: int = 0
+    bytes_uploaded: int = 0
+    trimmed_feeds: int = 0
+    deleted: int = 0
+    changed_activities: int = 0
+    seconds: float = 0.0
+    errors: dict[int, str] = field(default_factory=dict)
+    skipped_ids: set[int] = field(default_factory=set)
+
+    @property
+    def skipped_activities(self) -> int:
+        return len(self.skipped_ids)
+
+    def summary(self) -> str:
+        return (
+            f"{self.kind}: {self.feeds_built} feed(s) built, {self.uploaded} uploaded, "
+            f"{self.unchanged} unchanged, {self.failed} failed, {self.events} events, "
+            f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
+            f"in {self.seconds:.2f}s"
+        )
+
+
+class Builder:
+    def __init__(
+        self,
+        engine: Engine,
+        storage: Storage,
+        config: Config,
+        purger: Purger | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.engine = engine
+        self.storage = storage
+        self.config = config
+        self.purger = purger or NoopPurger()
+        self.now = now
+        self._zones: dict[str, str] = {}
+        self._warned: set[int] = set()
+
+    # --- the three entry points -------------------------------------------------------------
+
+    def cycle(self) -> RunReport:
+        """Detect what changed since the last cycle and build only the feeds it touched."""
+        report = RunReport("cycle")
+        started = clock.perf_counter()
+        self.detect(report)
+        self._delete_queued(report)
+        self._build_dirty(report)
+        report.seconds = clock.perf_counter() - started
+        return report
+
+    def reconcile(self) -> RunReport:
+        """Rebuild and compare every feed, resync the index and clean storage of stray objects."""
+        report = RunReport("reconcile")
+        started = clock.perf_counter()
+        self.detect(report, full=True)
+        with self.engine.begin() as conn:
+            conn.execute(update(state.builds).values(dirty=True))
+        self._delete_queued(report)
+        self._build_dirty(report)
+        with self.engine.connect() as conn:
+            owned = [
+                k for f in active_feeds(conn) for k in (object_key(f.token), page_key(f.token))
+            ]
+        report.deleted += clean_storage(self.storage, owned, self.purger)
+        ensure_robots(self.storage, self.config.cache_control)
+        report.seconds = clock.perf_counter() - started
+        return report
+
+    def build(self, feed_ids: Sequence[int] | None = None, force: bool = False) -> RunReport:
+        """Build the given feeds (all when None) now; ``force`` uploads even unchanged bytes."""
+        report = RunReport("build")
+        started = clock.perf_counter()
+        self.detect(report)
+        b = state.builds
+        with self.engine.begin() as conn:
+            values: dict[str, Any] = {"dirty": True}
+            if force:
+                values["content_hash"] = None
+            query = update(b).values(**values)
+            if feed_ids is not None:
+                query = query.where(b.c.feed_id.in_(list(feed_ids)))
+            conn.execute(query)
+        self._delete_queued(report)
+        self._build_dirty(report, only=feed_ids)
+        ensure_robots(self.storage, self.config.cache_control)
+        report.seconds = clock.perf_counter() - started
+        return report
+
+    # --- detection ----------------------------------------------------------------------------
+
+    def detect(self, report: RunReport, full: bool = False) -> changes.Changes:
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DETECT_LOCK})
+            started_at = source.db_now(conn)
+            last = changes.get_cursor(conn, changes.CURSOR_CYCLE)
+            since = None
+            if last is not None and not full:
+                lookback = timedelta(seconds=self.config.worker.lookback_seconds)
+                since = datetime.fromisoformat(last) - lookback
+            found = changes.sync_activities(conn, since)
+            found.merge(changes.find_vanished(conn))
+            found.merge(changes.sync_subjects(conn))
+            today = self.now().date()
+            last_day = changes.get_cursor(conn, changes.CURSOR_DAY)
+            everything = since is None
+            if last_day is not None and date.fromisoformat(last_day) != today and not everything:
+                old_day = date.fromisoformat(last_day)
+                if abs((today - old_day).days) > 7:
+                    everything = True
+                else:
+                    windows = changes.option_windows(f.options for f in active_feeds(conn))
+                    found.users |= changes.window_edges(conn, windows, old_day, today)
+            self._mark_dirty(conn, found, everything)
+            changes.set_cursor(conn, changes.CURSOR_CYCLE, started_at.isoformat())
+            changes.set_cursor(conn, changes.CURSOR_DAY, today.isoformat())
+        report.changed_activities += found.activities_changed + found.activities_vanished
+        return found
+
+    def _mark_dirty(self, conn: Connection, found: changes.Changes, everything: bool) -> None:
+        b, f = state.builds, state.feeds
+        if everything:
+            conn.execute(update(b).values(dirty=True))
+            return
+        teams = set(found.teams)
+        if found.users:
+            for team in source.load_teams(conn).values():
+                if found.users.intersection(team.member_ids):
+                    teams.add(team.id)
+        for kind, ids in ((SubjectKind.USER, found.users), (SubjectKind.TEAM, teams)):
+            for part in source.chunks(sorted(ids)):
+                feed_ids = select(f.c.id).where(
+                    f.c.subject_kind == kind.value, f.c.subject_id.in_(part)
+                )
+                conn.execute(update(b).where(b.c.feed_id.in_(feed_ids)).values(dirty=True))
+
+    # --- building -----------------------------------------------------------------------------
+
+    def _delete_queued(self, report: RunReport) -> None:
+        with self.engine.begin() as conn:
+            done, _failed = _process_deletions(conn, self.storage, self.purger, self.now())
+        report.deleted += done
+
+    def _build_dirty(self, report: RunReport, only: Sequence[int] | None = None) -> None:
+        publisher = Publisher(
+            self.storage, self.config.cache_control, self.config.storage.upload_workers
+        )
+        cache = EventCache()
+        try:
+            with self.engine.connect() as conn:
+                users = source.load_users(conn)
+                teams = source.load_teams(conn)
+            after = 0
+            while True:
+                with self.engine.begin() as conn:
+                    rows = self._claim(conn, after, only)
+                    if not rows:
+                        break
+                    after = rows[-1].id
+                    self._build_batch(conn, rows, users, teams, cache, publisher, report)
+        finally:
+            publisher.close()
+        report.uploaded = publisher.uploaded
+        report.bytes_uploaded = publisher.bytes
+
+    def _claim(self, conn: Connection, after: int, only: Sequence[int] | None) -> list[Any]:
+        b, f = state.builds, state.feeds
+        query = (
+            select(f, b.c.content_hash, b.c.object_key.label("stored_key"))
+            .join(b, b.c.feed_id == f.c.id)
+            .where(b.c.dirty.is_(True), f.c.revoked_at.is_(None), f.c.id > after)
+            .order_by(f.c.id)
+            .limit(self.config.worker.batch_size)
+        )
+        if only is not None:
+            query = query.where(f.c.id.in_(list(only)))
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(of=b, skip_locked=True)
+        return list(conn.execute(query))
+
+    def _build_batch(
+        self,
+        conn: Connection,
+        rows: list[Any],
+        users: dict[int, User],
+        teams: dict[int, Team],
+        cache: EventCache,
+        publisher: Publisher,
+        report: RunReport,
+    ) -> None:
+        feeds = [feed_from_row(row) for row in rows]
+        today = self.now().date()
+        audience = {feed.id: self._audience(feed, users, teams) for feed in feeds}
+        windows = [feed.options.window(today) for feed in feeds]
+        window = Window(min(w.start for w in windows), max(w.end for w in windows))
+        wanted = sorted({u for ids in audience.values() for u in ids})
+        batch = source.load_batch(conn, wanted, window, users)
+        self._warn(batch.errors, report)
+        results: dict[int, dict[str, Any]] = {}
+        errors: dict[int, str] = {}
+        for feed, row in zip(feeds, rows, strict=True):
+            try:
+                results[feed.id] = self._build_one(
+                    feed,
+                    row,
+                    audience[feed.id],
+                    batch,
+                    users,
+                    teams,
+                    cache,
+                    publisher,
+                    today,
+                    report,
+                )
+            except Exception as exc:  # a bug in one feed must not stop the others
+                log.exception("feed %s (%s) failed to render", feed.id, redact(feed.token))
+                errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
+        errors.update(publisher.wait())
+        report.errors.update(errors)
+        self._record(conn, results, errors, report)
+
+    def _audience(self, feed: Feed, users: dict[int, User], teams: dict[int, Team]) -> list[int]:
+        if feed.subject_kind == SubjectKind.USER:
+            user = users.get(feed.subject_id)
+            return [feed.subject_id] if user is not None and user.active else []
+        team = teams.get(feed.subject_id)
+        return [m for m in team.member_ids if m in users and users[m].active] if team else []
+
+    def _build_one(
+        self,
+        feed: Feed,
+        row: Any,
+        audience: list[int],
+        batch: source.Batch,
+        users: dict[int, User],
+        teams: dict[int, Team],
+        cache: EventCache,
+        publisher: Publisher,
+        today: date,
+        report: RunReport,
+    ) -> dict[str, Any]:
+        publish = self.config.publish
+        if feed.subject_kind == SubjectKind.USER:
+            user = users.get(feed.subject_id)
+            name = publish.calendar_name.format(name=user.name if user else "?")
+            zone = self._zone(user.time_zone if user else "UTC", feed.subject_id)
+            view = FeedView(feed.options, publish.uid_domain, self._activity_url(), users)
+        else:
+            team = teams.get(feed.subject_id)
+            name = publish.team_calendar_name.format(name=team.name if team else "?")
+            member_zones = Counter(users[m].time_zone for m in audience)
+            zone = self._zone(member_zones.most_common(1)[0][0] if member_zones else "UTC", None)
+            view = FeedView(
+                feed.options,
+                publish.uid_domain,
+                self._activity_url(),
+                users,
+                team_id=feed.subject_id,
+                team_member_ids=frozenset(audience),
+            )
+        header = CalendarHeader(name, zone, publish.refresh_minutes)
+        rendered = render_feed(
+            header,
+            view,
+            batch.for_users(audience),
+            today=today,
+            max_bytes=publish.max_feed_bytes,
+            cache=cache,
+        )
+        self._warn(rendered.skipped, report)
+        digest = content_hash(rendered.data)
+        key = object_key(feed.token)
+        new_key = row.stored_key != key
+        upload = new_key or digest != row.content_hash
+        if upload:
+            publisher.submit(Upload(feed.id, key, rendered.data))
+        if new_key:
+            from .subscribe import page_html, subscribe_links
+
+            links = subscribe_links(f"{publish.public_base_url}/{key}", name)
+            page = page_html(links, name)
+            publisher.submit(
+                Upload(feed.id, page_key(feed.token), page, "text/html; charset=utf-8")
+            )
+        return {
+            "hash": digest,
+            "key": key,
+            "size": len(rendered.data),
+            "events": rendered.event_count,
+            "trimmed": rendered.trimmed,
+            "skipped": len(rendered.skipped),
+            "uploaded": upload,
+        }
+
+    def _record(
+        self,
+        conn: Connection,
+        results: dict[int, dict[str, Any]],
+        errors: dict[int, str],
+        report: RunReport,
+    ) -> None:
+        """Clear the dirty flag of what was published; count a failure on what was not."""
+        b = state.builds
+        now = self.now()
+        done = []
+        for feed_id, result in results.items():
+            if feed_id in errors:
+                continue
+            report.feeds_built += 1
+            report.events += result["events"]
+            report.trimmed_feeds += bool(result["trimmed"])
+            if not result["uploaded"]:
+                report.unchanged += 1
+            done.append(
+                {
+                    "b_id": feed_id,
+                    "b_hash": result["hash"],
+                    "b_key": result["key"],
+                    "b_size": result["size"],
+                    "b_events": result["events"],
+                    "b_trimmed": result["trimmed"],
+                    "b_skipped": result["skipped"],
+                    "b_now": now,
+                }
+            )
+        if done:
+            conn.execute(
+                update(b)
+                .where(b.c.feed_id == bindparam("b_id"))
+                .values(
+                    dirty=False,
+                    content_hash=bindparam("b_hash"),
+                    object_key=bindparam("b_key"),
+                    size=bindparam("b_size"),
+                    event_count=bindparam("b_events"),
+                    trimmed=bindparam("b_trimmed"),
+                    skipped=bindparam("b_skipped"),
+                    built_at=bindparam("b_now"),
+                    failures=0,
+                    last_error=None,
+                ),
+                done,
+            )
+        for feed_id, message in errors.items():
+            report.failed += 1
+            conn.execute(
+                update(b)
+                .where(b.c.feed_id == feed_id)
+                .values(failures=b.c.failures + 1, last_error=message[:2000], last_error_at=now)
+            )
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _activity_url(self) -> str:
+        publish = self.config.publish
+        return publish.crm_base_url + publish.activity_path
+
+    def _zone(self, name: str, user_id: int | None) -> str:
+        if name not in self._zones:
+            try:
+                ZoneInfo(name)
+                self._zones[name] = name
+            except (ZoneInfoNotFoundError, ValueError):
+                log.warning("unknown time zone %r (user %s): using UTC", name, user_id)
+                self._zones[name] = "UTC"
+        return self._zones[name]
+
+    def _warn(self, errors: Iterable[RenderError], report: RunReport) -> None:
+        """Log each broken activity once per builder, count it once per run."""
+        for error in errors:
+            if error.activity_id in report.skipped_ids:
+                continue
+            report.skipped_ids.add(error.activity_id)
+            if error.activity_id not in self._warned:
+                self._warned.add(error.activity_id)
+                log.warning("skipped %s", error)

@@ -1,0 +1,250 @@
+"""Change detection: which feeds a cycle must rebuild.
+
+Holds against a CRM we do not control (DESIGN invariant 3):
+- late commits and clock skew: rows are re-read from ``lookback`` before the last cycle's start,
+  measured on the database's clock; re-read rows whose version we already know cost nothing;
+- participant changes and owner changes: the index remembers whose feeds showed an activity, so the
+  feeds it leaves are rebuilt too, not only the feeds it enters;
+- rows deleted outright: the index holds as many rows as the CRM's activities table; when the
+  counts differ, an anti-join finds the rows that vanished;
+- users and team membership: a fingerprint per user and team, compared every cycle;
+- the window moving at midnight: only feeds with an activity at the window's edges are touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+
+from . import crm, state
+from .model import FeedOptions, Window
+from .source import as_utc_naive, chunks
+
+PAGE = 20_000
+CURSOR_CYCLE = "cycle_started_at"
+CURSOR_DAY = "window_day"
+
+_a = crm.activities
+_p = crm.participants
+_ix = state.activity_index
+
+
+@dataclass
+class Changes:
+    users: set[int] = field(default_factory=set)
+    teams: set[int] = field(default_factory=set)
+    activities_seen: int = 0
+    activities_changed: int = 0
+    activities_vanished: int = 0
+    window_moved: bool = False
+
+    def merge(self, other: Changes) -> None:
+        self.users |= other.users
+        self.teams |= other.teams
+        self.activities_seen += other.activities_seen
+        self.activities_changed += other.activities_changed
+        self.activities_vanished += other.activities_vanished
+
+
+def get_cursor(conn: Connection, name: str) -> str | None:
+    c = state.cursors
+    return conn.execute(select(c.c.value).where(c.c.name == name)).scalar_one_or_none()
+
+
+def set_cursor(conn: Connection, name: str, value: str) -> None:
+    c = state.cursors
+    if conn.execute(update(c).where(c.c.name == name).values(value=value)).rowcount == 0:
+        conn.execute(insert(c).values(name=name, value=value))
+
+
+def _ids_text(ids: Iterable[int]) -> str:
+    return ",".join(map(str, sorted(ids)))
+
+
+def _ids(text: str) -> set[int]:
+    return {int(part) for part in text.split(",") if part}
+
+
+def sync_activities(conn: Connection, since: datetime | None) -> Changes:
+    """Bring the index up to date with activities updated at or after ``since`` (None: all).
+
+    Pages through the rows in id order, so memory stays flat even on the first, full pass.
+    """
+    changes = Changes()
+    after = 0
+    while True:
+        query = select(_a.c.id, _a.c.owner_id, _a.c.updated_at).where(_a.c.id > after)
+        if since is not None:
+            query = query.where(_a.c.updated_at >= since)
+        rows = conn.execute(query.order_by(_a.c.id).limit(PAGE)).all()
+        if not rows:
+            return changes
+        after = rows[-1].id
+        changes.merge(_sync_page(conn, rows))
+
+
+def _sync_page(conn: Connection, rows: Sequence[Any]) -> Changes:
+    changes = Changes(activities_seen=len(rows))
+    ids = [row.id for row in rows]
+    known = {
+        activity_id: (version, user_ids)
+        for activity_id, version, user_ids in conn.execute(
+            select(_ix.c.activity_id, _ix.c.version, _ix.c.user_ids).where(
+                _ix.c.activity_id.in_(ids)
+            )
+        )
+    }
+    versions = {row.id: as_utc_naive(row.updated_at) for row in rows}
+    changed = [row for row in rows if row.id not in known or known[row.id][0] != versions[row.id]]
+    if not changed:
+        return changes
+    audience: dict[int, set[int]] = {row.id: {row.owner_id} for row in changed}
+    for part in chunks([row.id for row in changed]):
+        for activity_id, user_id in conn.execute(
+            select(_p.c.activity_id, _p.c.user_id).where(
+                _p.c.activity_id.in_(part), _p.c.user_id.is_not(None)
+            )
+        ):
+            audience[activity_id].add(user_id)
+    inserts, updates = [], []
+    for row in changed:
+        users = audience[row.id]
+        changes.users |= users
+        record = {"activity_id": row.id, "version": versions[row.id], "user_ids": _ids_text(users)}
+        if row.id in known:
+            changes.users |= _ids(known[row.id][1])
+            updates.append(record)
+        else:
+            inserts.append(record)
+    if inserts:
+        conn.execute(insert(_ix), inserts)
+    if updates:
+        conn.execute(
+            update(_ix)
+            .where(_ix.c.activity_id == bindparam("b_id"))
+            .values(version=bindparam("b_version"), user_ids=bindparam("b_users")),
+            [
+                {"b_id": r["activity_id"], "b_version": r["version"], "b_users": r["user_ids"]}
+                for r in updates
+            ],
+        )
+    changes.activities_changed = len(changed)
+    return changes
+
+
+def find_vanished(conn: Connection) -> Changes:
+    """Rows deleted outright: compare counts first (cheap), anti-join only when they differ."""
+    changes = Changes()
+    crm_count = conn.execute(select(func.count()).select_from(_a)).scalar_one()
+    index_count = conn.execute(select(func.count()).select_from(_ix)).scalar_one()
+    if crm_count == index_count:
+        return changes
+    gone = conn.execute(
+        select(_ix.c.activity_id, _ix.c.user_ids).where(
+            ~select(_a.c.id).where(_a.c.id == _ix.c.activity_id).exists()
+        )
+    ).all()
+    for part in chunks([row.activity_id for row in gone]):
+        conn.execute(delete(_ix).where(_ix.c.activity_id.in_(part)))
+    for row in gone:
+        changes.users |= _ids(row.user_ids)
+    changes.activities_vanished = len(gone)
+    return changes
+
+
+def sync_subjects(conn: Connection) -> Changes:
+    """Users and teams whose fingerprint changed since the last cycle, and those that vanished.
+
+    A user's fingerprint is what its feeds show of it (name, e-mail, zone, active); a team's is
+    its name and members. Both tables are small: reading them whole each cycle costs little and
+    asks nothing of the CRM (no timestamps, no triggers).
+    """
+    changes = Changes()
+    u, t, tm = crm.users, crm.teams, crm.team_members
+    members: dict[int, list[int]] = {}
+    for team_id, user_id in conn.execute(select(tm.c.team_id, tm.c.user_id)):
+        members.setdefault(team_id, []).append(user_id)
+    current: dict[tuple[str, int], str] = {}
+    for row in conn.execute(select(u.c.id, u.c.name, u.c.email, u.c.time_zone, u.c.active)):
+        current["user", row.id] = f"{row.name}|{row.email}|{row.time_zone}|{bool(row.active)}"
+    for team_id, name in conn.execute(select(t.c.id, t.c.name)):
+        current["team", team_id] = f"{name}|{_ids_text(members.get(team_id, ()))}"
+    si = state.subject_index
+    known = {
+        (kind, subject_id): fingerprint
+        for kind, subject_id, fingerprint in conn.execute(
+            select(si.c.subject_kind, si.c.subject_id, si.c.fingerprint)
+        )
+    }
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for key, fingerprint in current.items():
+        old = known.get(key)
+        if old == fingerprint:
+            continue
+        kind, subject_id = key
+        if kind == "user":
+            changes.users.add(subject_id)
+        else:
+            changes.teams.add(subject_id)
+            # Members who joined or left: their own feeds are unchanged, but the team's is not.
+            old_members = _ids(old.rsplit("|", 1)[-1]) if old is not None else set()
+            changes.users |= old_members ^ _ids(fingerprint.rsplit("|", 1)[-1])
+        record = {"b_kind": kind, "b_id": subject_id, "b_fp": fingerprint}
+        (updates if old is not None else inserts).append(record)
+    if inserts:
+        conn.execute(
+            insert(si).values(
+                subject_kind=bindparam("b_kind"),
+                subject_id=bindparam("b_id"),
+                fingerprint=bindparam("b_fp"),
+            ),
+            inserts,
+        )
+    if updates:
+        conn.execute(
+            update(si)
+            .where(si.c.subject_kind == bindparam("b_kind"), si.c.subject_id == bindparam("b_id"))
+            .values(fingerprint=bindparam("b_fp")),
+            updates,
+        )
+    for kind, subject_id in set(known) - set(current):
+        (changes.users if kind == "user" else changes.teams).add(subject_id)
+        conn.execute(delete(si).where(si.c.subject_kind == kind, si.c.subject_id == subject_id))
+    return changes
+
+
+def window_edges(
+    conn: Connection, windows: Iterable[tuple[int, int]], old_day: date, new_day: date
+) -> set[int]:
+    """Users with an activity that entered or left a feed window between two days."""
+    users: set[int] = set()
+    for days_back, days_ahead in windows:
+        old = Window.around(old_day, days_back, days_ahead)
+        new = Window.around(new_day, days_back, days_ahead)
+        edges = [(old.start, new.start), (old.end, new.end)]
+        clauses = []
+        for low, high in edges:
+            low, high = min(low, high), max(low, high)
+            for column in (_a.c.starts_at, _a.c.ends_at, _a.c.due_at):
+                clauses.append(column.between(low, high))
+        ids = select(_a.c.id).where(or_(*clauses))
+        users |= set(conn.execute(select(_a.c.owner_id).where(or_(*clauses))).scalars())
+        users |= set(
+            conn.execute(
+                select(_p.c.user_id).where(_p.c.activity_id.in_(ids), _p.c.user_id.is_not(None))
+            ).scalars()
+        )
+    return users
+
+
+def option_windows(options: Iterator[FeedOptions]) -> set[tuple[int, int]]:
+    return {(o.days_back, o.days_ahead) for o in options}
+
+
+def lookback_start(last_start: datetime | None, lookback: timedelta) -> datetime | None:
+    return None if last_start is None else last_start - lookback

@@ -1,0 +1,67 @@
+"""Database engines for the CRM (read) and feedgen's own tables (write), on one connection URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+
+from . import migrations
+from .errors import SourceError, StateError
+
+
+def open_engine(url: str) -> Engine:
+    """Create an engine and check that the database answers; SourceError says why not."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy's default PostgreSQL driver is psycopg 3; feedgen[postgres] ships psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    options: dict[str, Any] = {"future": True}
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options["pool_pre_ping"] = True
+    try:
+        engine = create_engine(parsed, **options)
+    except (ImportError, NoSuchModuleError, ArgumentError) as exc:
+        raise SourceError(
+            f"cannot use the database URL {parsed.render_as_string(hide_password=True)}: {exc}; "
+            "check database.url (PostgreSQL needs: pip install 'feedgen[postgres]')"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    try:
+        with engine.connect():
+            pass
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise SourceError(
+            f"cannot connect to the database {parsed.render_as_string(hide_password=True)}: "
+            f"{reason}; check database.url"
+        ) from None
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the CLI and the worker read while the other writes.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Raise StateError unless feedgen's tables are at the migration head."""
+    current, head = migrations.current_revision(engine), migrations.head_revision(engine)
+    if current is None:
+        raise StateError("feedgen's tables do not exist yet; run `feedgen db upgrade`")
+    if current != head:
+        raise StateError(
+            f"feedgen's tables are at revision {current}, this version needs {head}; "
+            "run `feedgen db upgrade`"
+        )

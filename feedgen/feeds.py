@@ -1,0 +1,162 @@
+"""The feed URL lifecycle: issue, show, rotate, revoke, change options.
+
+This is the Python API the CRM's settings page calls; the CLI calls the same functions.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import crm, state
+from .errors import FeedNotFound
+from .model import Feed, FeedOptions, SubjectKind
+from .tokens import new_token
+
+_f = state.feeds
+
+
+def object_key(token: str) -> str:
+    """The storage key of a feed: the token alone, nothing personal (DESIGN invariant 7)."""
+    return f"{token}.ics"
+
+
+def page_key(token: str) -> str:
+    """The subscribe page's key: derived from the token, so as unguessable, yet not the token."""
+    digest = hashlib.sha256(f"subscribe-page:{token}".encode()).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=") + ".html"
+
+
+def feed_from_row(row: Any) -> Feed:
+    return Feed(
+        id=row.id,
+        token=row.token,
+        subject_kind=SubjectKind(row.subject_kind),
+        subject_id=row.subject_id,
+        options=FeedOptions.from_json(row.options),
+        created_at=row.created_at,
+        rotated_at=row.rotated_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _check_subject(conn: Connection, kind: SubjectKind, subject_id: int) -> None:
+    if kind == SubjectKind.USER:
+        u = crm.users
+        row = conn.execute(select(u.c.active).where(u.c.id == subject_id)).first()
+        if row is None:
+            raise FeedNotFound(f"no CRM user with id {subject_id}")
+        if not row.active:
+            raise FeedNotFound(f"CRM user {subject_id} is inactive; activate the user first")
+    else:
+        t = crm.teams
+        if conn.execute(select(t.c.id).where(t.c.id == subject_id)).first() is None:
+            raise FeedNotFound(f"no CRM team with id {subject_id}")
+
+
+def active_feed(conn: Connection, kind: SubjectKind, subject_id: int) -> Feed | None:
+    row = conn.execute(
+        select(_f).where(
+            _f.c.subject_kind == kind.value,
+            _f.c.subject_id == subject_id,
+            _f.c.revoked_at.is_(None),
+        )
+    ).first()
+    return feed_from_row(row) if row else None
+
+
+def get_feed(conn: Connection, kind: SubjectKind, subject_id: int) -> Feed:
+    feed = active_feed(conn, kind, subject_id)
+    if feed is None:
+        raise FeedNotFound(f"{kind} {subject_id} has no active feed; issue one first")
+    return feed
+
+
+def issue_feed(
+    conn: Connection,
+    kind: SubjectKind,
+    subject_id: int,
+    now: datetime,
+    options: FeedOptions | None = None,
+) -> Feed:
+    """Return the subject's active feed, creating it (and queueing its first build) if none."""
+    existing = active_feed(conn, kind, subject_id)
+    if existing is not None:
+        return existing
+    _check_subject(conn, kind, subject_id)
+    options = options or FeedOptions()
+    token = new_token()
+    try:
+        with conn.begin_nested():
+            feed_id = conn.execute(
+                insert(_f).values(
+                    token=token,
+                    subject_kind=kind.value,
+                    subject_id=subject_id,
+                    options=options.to_json(),
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+    except IntegrityError:
+        # Another request issued the subject's feed between our check and our insert.
+        return get_feed(conn, kind, subject_id)
+    conn.execute(
+        insert(state.builds).values(feed_id=feed_id, dirty=True, trimmed=0, skipped=0, failures=0)
+    )
+    return Feed(feed_id, token, kind, subject_id, options, created_at=now)
+
+
+def _queue_deletion(conn: Connection, token: str, now: datetime) -> None:
+    d = state.deletions
+    for key in (object_key(token), page_key(token)):
+        exists = conn.execute(select(d.c.object_key).where(d.c.object_key == key)).first()
+        if not exists:
+            conn.execute(insert(d).values(object_key=key, requested_at=now, attempts=0))
+
+
+def _mark_dirty(conn: Connection, feed_id: int) -> None:
+    conn.execute(update(state.builds).where(state.builds.c.feed_id == feed_id).values(dirty=True))
+
+
+def rotate_feed(conn: Connection, kind: SubjectKind, subject_id: int, now: datetime) -> Feed:
+    """Give the subject a new token; the old URL stops working within one cycle."""
+    feed = get_feed(conn, kind, subject_id)
+    token = new_token()
+    conn.execute(update(_f).where(_f.c.id == feed.id).values(token=token, rotated_at=now))
+    _queue_deletion(conn, feed.token, now)
+    _mark_dirty(conn, feed.id)
+    return Feed(feed.id, token, kind, subject_id, feed.options, feed.created_at, now)
+
+
+def revoke_feed(conn: Connection, kind: SubjectKind, subject_id: int, now: datetime) -> Feed:
+    """End the feed: its object is deleted (and purged from the CDN) within one cycle."""
+    feed = get_feed(conn, kind, subject_id)
+    conn.execute(update(_f).where(_f.c.id == feed.id).values(revoked_at=now))
+    _queue_deletion(conn, feed.token, now)
+    return Feed(
+        feed.id,
+        feed.token,
+        kind,
+        subject_id,
+        feed.options,
+        created_at=feed.created_at,
+        rotated_at=feed.rotated_at,
+        revoked_at=now,
+    )
+
+
+def set_options(conn: Connection, kind: SubjectKind, subject_id: int, options: FeedOptions) -> Feed:
+    feed = get_feed(conn, kind, subject_id)
+    conn.execute(update(_f).where(_f.c.id == feed.id).values(options=options.to_json()))
+    _mark_dirty(conn, feed.id)
+    return Feed(feed.id, feed.token, kind, subject_id, options, feed.created_at, feed.rotated_at)
+
+
+def active_feeds(conn: Connection) -> list[Feed]:
+    rows = conn.execute(select(_f).where(_f.c.revoked_at.is_(None)).order_by(_f.c.id))
+    return [feed_from_row(row) for row in rows]

@@ -1,0 +1,227 @@
+"""Reads of the CRM: users, teams and the activities of a batch of users, as model values.
+
+Read only (DESIGN invariant 6). Work is done per batch of users, so memory stays flat however large
+the CRM: a batch's activities are read with a fixed number of statements and then dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from . import crm
+from .errors import RenderError, SourceError
+from .model import Activity, ActivityKind, Participant, Priority, Status, Team, User, Window
+
+log = logging.getLogger(__name__)
+
+# Bound parameters per IN list: under every backend's limit, large enough to keep round trips few.
+CHUNK = 2000
+
+_a = crm.activities
+_p = crm.participants
+_ACTIVITY_COLUMNS = (
+    _a.c.id,
+    _a.c.kind,
+    _a.c.owner_id,
+    _a.c.title,
+    _a.c.created_at,
+    _a.c.updated_at,
+    _a.c.description,
+    _a.c.location,
+    _a.c.starts_at,
+    _a.c.ends_at,
+    _a.c.due_at,
+    _a.c.all_day,
+    _a.c.priority,
+    _a.c.status,
+)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def as_utc_naive(value: Any) -> datetime:
+    """A database timestamp as naive UTC (PostgreSQL may hand back an aware value)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0) if isinstance(value, datetime) else value
+
+
+def db_now(conn: Connection) -> datetime:
+    """The database's clock: change detection never compares our clock with the CRM's."""
+    return as_utc_naive(conn.execute(select(func.current_timestamp())).scalar_one())
+
+
+def check_schema(conn: Connection) -> None:
+    """Raise SourceError naming what is missing when the CRM tables do not match the contract."""
+    for table in crm.CRM_TABLES:
+        try:
+            conn.execute(select(*table.c).limit(0))
+        except SQLAlchemyError as exc:
+            conn.rollback()
+            reason = str(exc.orig if hasattr(exc, "orig") else exc).splitlines()[0]
+            raise SourceError(
+                f"the CRM table '{table.name}' is missing or lacks a column the contract needs "
+                f"({reason}); see the README's CRM contract"
+            ) from None
+
+
+def load_users(conn: Connection) -> dict[int, User]:
+    u = crm.users
+    rows = conn.execute(select(u.c.id, u.c.name, u.c.email, u.c.time_zone, u.c.active))
+    return {
+        r.id: User(r.id, r.name or "", r.email, r.time_zone or "UTC", bool(r.active)) for r in rows
+    }
+
+
+def load_teams(conn: Connection) -> dict[int, Team]:
+    members: dict[int, list[int]] = defaultdict(list)
+    tm = crm.team_members
+    for team_id, user_id in conn.execute(
+        select(tm.c.team_id, tm.c.user_id).order_by(tm.c.team_id, tm.c.user_id)
+    ):
+        members[team_id].append(user_id)
+    t = crm.teams
+    return {
+        r.id: Team(r.id, r.name or "", tuple(members.get(r.id, ())))
+        for r in conn.execute(select(t.c.id, t.c.name))
+    }
+
+
+def _in_window(window: Window) -> Any:
+    # Rows with no time at all are read too, so that validation can name them in a warning.
+    return or_(
+        and_(
+            _a.c.starts_at < window.end, func.coalesce(_a.c.ends_at, _a.c.starts_at) >= window.start
+        ),
+        and_(_a.c.due_at >= window.start, _a.c.due_at < window.end),
+        and_(_a.c.starts_at.is_(None), _a.c.due_at.is_(None)),
+    )
+
+
+def _exportable() -> Any:
+    return and_(_a.c.deleted_at.is_(None), _a.c.kind != ActivityKind.NOTE.value)
+
+
+class Batch:
+    """The activities shown in the feeds of a set of users, indexed by user."""
+
+    def __init__(self) -> None:
+        self.by_user: dict[int, list[Activity]] = defaultdict(list)
+        self.errors: list[RenderError] = []
+        self.activity_count = 0
+
+    def for_users(self, user_ids: Iterable[int]) -> list[Activity]:
+        seen: dict[int, Activity] = {}
+        for user_id in user_ids:
+            for activity in self.by_user.get(user_id, ()):
+                seen[activity.id] = activity
+        return list(seen.values())
+
+
+def load_batch(
+    conn: Connection, user_ids: Sequence[int], window: Window, users: dict[int, User]
+) -> Batch:
+    """Every exportable activity in ``window`` that a user in ``user_ids`` owns or takes part in."""
+    rows: dict[int, Any] = {}
+    audience: dict[int, set[int]] = defaultdict(set)
+    wanted = set(user_ids)
+    ordered = sorted(wanted)
+    for part in chunks(ordered):
+        owned = select(*_ACTIVITY_COLUMNS).where(
+            _a.c.owner_id.in_(part), _exportable(), _in_window(window)
+        )
+        for row in conn.execute(owned):
+            rows[row.id] = row
+            audience[row.id].add(row.owner_id)
+        shared = (
+            select(_p.c.user_id, *_ACTIVITY_COLUMNS)
+            .join(_a, _a.c.id == _p.c.activity_id)
+            .where(_p.c.user_id.in_(part), _exportable(), _in_window(window))
+        )
+        for row in conn.execute(shared):
+            rows[row.id] = row
+            audience[row.id].add(row.user_id)
+    people: dict[int, list[Participant]] = defaultdict(list)
+    ids = sorted(rows)
+    for part in chunks(ids):
+        on_activities = (
+            select(_p.c.activity_id, _p.c.user_id, _p.c.name, _p.c.email)
+            .where(_p.c.activity_id.in_(part))
+            .order_by(_p.c.activity_id, _p.c.id)
+        )
+        for person in conn.execute(on_activities):
+            people[person.activity_id].append(
+                _participant(person.user_id, person.name, person.email, users)
+            )
+    batch = Batch()
+    for activity_id in ids:
+        try:
+            activity = to_activity(rows[activity_id], tuple(people.get(activity_id, ())))
+        except RenderError as exc:
+            batch.errors.append(exc)
+            continue
+        batch.activity_count += 1
+        for user_id in audience[activity_id] & wanted:
+            batch.by_user[user_id].append(activity)
+    return batch
+
+
+def _participant(
+    user_id: int | None, name: str | None, email: str | None, users: dict[int, User]
+) -> Participant:
+    if user_id is not None:
+        colleague = users.get(user_id)
+        if colleague is not None:
+            return Participant(colleague.name, colleague.email, user_id)
+    return Participant(name or email or "?", email, user_id)
+
+
+def to_activity(row: Any, participants: tuple[Participant, ...]) -> Activity:
+    """Turn a row into an Activity; a value outside the contract raises RenderError naming it."""
+    try:
+        kind = ActivityKind(row.kind)
+        status = Status(row.status or "open")
+        priority = Priority(row.priority) if row.priority else None
+    except ValueError as exc:
+        raise RenderError(row.id, f"unexpected value: {exc}") from None
+    return Activity(
+        id=row.id,
+        kind=kind,
+        owner_id=row.owner_id,
+        title=row.title or "",
+        created_at=_naive(row.created_at) or _naive(row.updated_at),  # type: ignore[arg-type]
+        updated_at=_naive(row.updated_at),  # type: ignore[arg-type]
+        description=row.description or "",
+        location=row.location or "",
+        start=_naive(row.starts_at),
+        end=_naive(row.ends_at),
+        due=_naive(row.due_at),
+        all_day=bool(row.all_day),
+        priority=priority,
+        status=status,
+        participants=participants,
+    )
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.replace(microsecond=0) if value.microsecond else value
+
+
+def ping(conn: Connection) -> None:
+    conn.execute(text("SELECT 1"))

@@ -1,0 +1,106 @@
+"""feedgen's own tables: feeds, builds, pending deletions and the change-detection index.
+
+These live beside the CRM's tables (prefixed ``feedgen_``) and are the only tables feedgen
+writes. Alembic migrations (``feedgen db upgrade``) create and upgrade them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+metadata = MetaData()
+
+feeds = Table(
+    "feedgen_feeds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("token", String(64), nullable=False, unique=True),
+    Column("subject_kind", String(8), nullable=False),
+    Column("subject_id", Integer, nullable=False),
+    Column("options", Text, nullable=False, default="{}"),
+    Column("created_at", DateTime, nullable=False),
+    Column("rotated_at", DateTime),
+    Column("revoked_at", DateTime),
+    Index("ix_feedgen_feeds_subject", "subject_kind", "subject_id"),
+    # One active feed per subject, even when two requests issue one at the same moment.
+    Index(
+        "ux_feedgen_feeds_active_subject",
+        "subject_kind",
+        "subject_id",
+        unique=True,
+        sqlite_where=text("revoked_at IS NULL"),
+        postgresql_where=text("revoked_at IS NULL"),
+    ),
+)
+
+builds = Table(
+    "feedgen_builds",
+    metadata,
+    Column("feed_id", Integer, ForeignKey("feedgen_feeds.id"), primary_key=True),
+    # Set when a change touches the feed; cleared by the build that publishes it.
+    Column("dirty", Boolean, nullable=False, default=True),
+    Column("content_hash", String(64)),
+    Column("object_key", String(200)),
+    Column("size", Integer),
+    Column("event_count", Integer),
+    Column("trimmed", Integer, nullable=False, default=0),
+    Column("skipped", Integer, nullable=False, default=0),
+    Column("built_at", DateTime),
+    Column("uploaded_at", DateTime),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+    Column("last_error_at", DateTime),
+    Index("ix_feedgen_builds_dirty", "dirty"),
+)
+
+# Objects to remove from storage (rotated or revoked feeds), kept until the delete succeeds.
+deletions = Table(
+    "feedgen_deletions",
+    metadata,
+    Column("object_key", String(200), primary_key=True),
+    Column("requested_at", DateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+)
+
+# What feedgen last saw of each CRM activity: its version and the users whose feeds show it.
+# Lets a cycle find the feeds an edit, a participant change or a hard delete leaves behind.
+activity_index = Table(
+    "feedgen_activity_index",
+    metadata,
+    Column("activity_id", Integer, primary_key=True, autoincrement=False),
+    Column("version", DateTime, nullable=False),
+    Column("user_ids", Text, nullable=False),
+)
+
+# Users and teams as last seen (name, zone, members...): rows can change without a timestamp
+# and membership rows can be deleted outright, so each cycle compares fingerprints.
+subject_index = Table(
+    "feedgen_subject_index",
+    metadata,
+    Column("subject_kind", String(8), primary_key=True),
+    Column("subject_id", Integer, primary_key=True, autoincrement=False),
+    Column("fingerprint", Text, nullable=False),
+)
+
+# Named cursors: the database time the last cycle started, the day its windows were built for.
+cursors = Table(
+    "feedgen_cursors",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", String(64), nullable=False),
+)
+
+STATE_TABLES = (feeds, builds, deletions, activity_index, subject_index, cursors)

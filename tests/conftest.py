@@ -1,0 +1,84 @@
+"""Shared fixtures: a CRM database on SQLite and on PostgreSQL, storage doubles, a fixed clock.
+
+Every test that takes ``engine`` runs twice: on SQLite, and on PostgreSQL when a server answers at
+FEEDGEN_TEST_PG_URL (``make test`` sets it). Without one, the PostgreSQL half is skipped and the
+run says so at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from feedgen import crm, migrations, state
+
+PG_URL = os.environ.get("FEEDGEN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+NOW = datetime(2026, 11, 24, 9, 30)
+_pg_problem: list[str] = []
+
+
+def _pg_admin() -> sa.Engine | None:
+    try:
+        engine = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return engine
+    except Exception as exc:  # no driver, no server: the reason goes in the summary
+        _pg_problem.append(f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
+        return None
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[sa.URL]:
+    """A scratch database for this test session, dropped at the end."""
+    admin = _pg_admin()
+    if admin is None:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {_pg_problem[-1]}")
+    name = f"feedgen_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield sa.make_url(PG_URL).set(database=name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _drop_everything(engine: sa.Engine) -> None:
+    state.metadata.drop_all(engine)
+    crm.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {migrations.VERSION_TABLE}")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """An empty database with the CRM tables and feedgen's tables (migrated to head)."""
+    if request.param == "sqlite":
+        from feedgen.db import open_engine
+
+        eng = open_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    else:
+        eng = sa.create_engine(request.getfixturevalue("pg_server"))
+        _drop_everything(eng)
+    crm.metadata.create_all(eng)
+    migrations.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _pg_problem:
+        terminalreporter.write_line(
+            f"NOTE: the PostgreSQL half of the suite was SKIPPED: {_pg_problem[-1]} "
+            f"(set FEEDGEN_TEST_PG_URL or start a server at {PG_URL})",
+            yellow=True,
+            bold=True,
+        )

@@ -1,0 +1,73 @@
+"""Read a feed back with three independent parsers and check they agree with each other."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import icalendar
+import vobject
+from ical.calendar_stream import IcsCalendarStream
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    uid: str
+    summary: str
+    start: date | datetime
+    end: date | datetime
+
+
+def _norm(value: date | datetime) -> date | datetime:
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise AssertionError(f"floating time {value} in a feed")
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+def parse_icalendar(data: bytes) -> dict[str, ParsedEvent]:
+    calendar = icalendar.Calendar.from_ical(data)
+    events = {}
+    for event in calendar.walk("VEVENT"):
+        uid = str(event["UID"])
+        assert uid not in events, f"UID {uid} twice"
+        events[uid] = ParsedEvent(
+            uid,
+            str(event["SUMMARY"]),
+            _norm(event.decoded("DTSTART")),
+            _norm(event.decoded("DTEND")),
+        )
+    return events
+
+
+def parse_ical(data: bytes) -> dict[str, ParsedEvent]:
+    """Home Assistant's strict parser (pydantic models of RFC 5545)."""
+    calendar = IcsCalendarStream.calendar_from_ics(data.decode("utf-8"))
+    events = {}
+    for event in calendar.events:
+        assert event.uid is not None and event.uid not in events
+        events[event.uid] = ParsedEvent(
+            event.uid, event.summary or "", _norm(event.dtstart), _norm(event.dtend)
+        )
+    return events
+
+
+def parse_vobject(data: bytes) -> dict[str, ParsedEvent]:
+    calendar = vobject.readOne(data.decode("utf-8"))
+    events = {}
+    for event in getattr(calendar, "vevent_list", []):
+        uid = event.uid.value
+        assert uid not in events
+        events[uid] = ParsedEvent(
+            uid, event.summary.value, _norm(event.dtstart.value), _norm(event.dtend.value)
+        )
+    return events
+
+
+def parse_all(data: bytes) -> dict[str, ParsedEvent]:
+    """Parse with all three; they must agree on every event. Returns the events by UID."""
+    first = parse_icalendar(data)
+    assert parse_ical(data) == first, "the ical package reads the feed differently"
+    assert parse_vobject(data) == first, "vobject reads the feed differently"
+    return first
