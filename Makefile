@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 export FEEDGEN_TEST_PG_URL ?= $(PG_URL)
 
-.PHONY: all help venv demo test test-fast lint bench postgres clean
+.PHONY: all help venv demo test test-fast lint bench postgres browser clean
 
 all: lint test ## lint and test (the default)
 
@@ -34,7 +34,14 @@ postgres: ## start the local PostgreSQL server when it is installed but stopped
 	  fi; \
 	fi
 
-test: $(STAMP) postgres ## run the whole test suite (PostgreSQL half when a server answers)
+browser: ## install Debian's headless Chromium for the browser test (root with apt only)
+	@if [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing chromium for the browser test"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    || echo "chromium could not be installed: the browser test will be skipped"; \
+	fi
+
+test: $(STAMP) postgres browser ## run the whole test suite (PostgreSQL half when a server answers)
 	$(BIN)/pytest
 
 test-fast: $(STAMP) ## the suite without slow, browser and PostgreSQL tests

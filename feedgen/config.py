@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import time
 from pathlib import Path
+from string import Formatter
 from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .model import FeedOptions
 
 ENV_PREFIX = "FEEDGEN_"
 CONFIG_ENV = "FEEDGEN_CONFIG"
@@ -59,7 +61,6 @@ class PublishConfig:
 class WorkerConfig:
     cycle_minutes: float = 5.0
     reconcile_at: time = time(3, 0)
-    threads: int = 4
     lookback_seconds: int = 600
     batch_size: int = 500
 
@@ -77,6 +78,9 @@ class Config:
     publish: PublishConfig = PublishConfig()
     worker: WorkerConfig = WorkerConfig()
     logging: LoggingConfig = LoggingConfig()
+
+    def default_options(self) -> FeedOptions:
+        return FeedOptions(days_back=self.publish.days_back, days_ahead=self.publish.days_ahead)
 
     @property
     def cache_control(self) -> str:
@@ -134,6 +138,17 @@ def _http_url(value: Any) -> str:
     return text
 
 
+def _public_base_url(value: Any) -> str:
+    text = _http_url(value)
+    # webcal://<base>/<43-character token>.ics must fit Google Calendar's 256-character limit.
+    longest = len(text) - len(text.split("://")[0]) + len("webcal") + 1 + 43 + len(".ics")
+    if longest > 256:
+        raise ValueError(
+            f"too long: feed URLs would be {longest} characters, Google Calendar accepts 256"
+        )
+    return text
+
+
 def _optional_http_url(value: Any) -> str | None:
     return None if value in (None, "") else _http_url(value)
 
@@ -158,9 +173,19 @@ def _storage_url(value: Any) -> str:
 def _template(*allowed: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         text = _text(value)
-        for name in re.findall(r"{(\w*)}", text):
+        try:
+            fields = [f for _, f, spec, conv in Formatter().parse(text) if f is not None]
+        except ValueError as exc:
+            raise ValueError(
+                f"not a valid template ({exc}); write braces as {{{{ and }}}}"
+            ) from None
+        for name in fields:
             if name not in allowed:
                 raise ValueError(f"unknown placeholder {{{name}}}; use {', '.join(allowed)}")
+        try:
+            text.format(**{name: "x" for name in allowed})
+        except (ValueError, KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(f"not a valid template ({exc})") from None
         return text
 
     return parse
@@ -198,7 +223,7 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "publish": (
         PublishConfig,
         {
-            "public_base_url": _http_url,
+            "public_base_url": _public_base_url,
             "crm_base_url": _http_url,
             "activity_path": _template("id"),
             "uid_domain": _text,
@@ -215,7 +240,6 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
         {
             "cycle_minutes": _float(0.1, 24 * 60),
             "reconcile_at": _clock_time,
-            "threads": _int(1, 64),
             "lookback_seconds": _int(0, 7 * 24 * 3600),
             "batch_size": _int(1, 100_000),
         },

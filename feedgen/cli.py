@@ -1,0 +1,379 @@
+"""The operators' command line. Thin: each command parses options and calls the library."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from . import __version__, feeds, migrations
+from .app import App, now_utc, setup_logging
+from .build import RunReport
+from .db import require_current_schema
+from .errors import ConfigError, FeedgenError, FeedNotFound, SourceError, StateError, StorageError
+from .model import ActivityKind, FeedOptions, SubjectKind
+
+# Named exit codes: scripts and the worker's supervisor can tell failures apart.
+RET_OK = 0
+RET_FEEDS_FAILED = 1
+RET_USAGE = 2
+RET_CONFIG = 3
+RET_SOURCE = 4
+RET_STORAGE = 5
+RET_NOT_FOUND = 6
+RET_STATE = 7
+
+_EXIT_CODES: dict[type[FeedgenError], int] = {
+    ConfigError: RET_CONFIG,
+    SourceError: RET_SOURCE,
+    StorageError: RET_STORAGE,
+    FeedNotFound: RET_NOT_FOUND,
+    StateError: RET_STATE,
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class FeedgenCliError(click.ClickException):
+    def __init__(self, error: FeedgenError) -> None:
+        super().__init__(str(error))
+        self.exit_code = next(  # type: ignore[misc]
+            (code for cls, code in _EXIT_CODES.items() if isinstance(error, cls)), 1
+        )
+
+
+def handle_errors(func: F) -> F:
+    """Turn our errors into one line and an exit code: no traceback is a user interface."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FeedgenError as exc:
+            raise FeedgenCliError(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    envvar="FEEDGEN_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="TOML configuration file (env FEEDGEN_CONFIG). Env FEEDGEN_<SECTION>_<KEY> overrides.",
+)
+@click.version_option(__version__, prog_name="feedgen")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """Pre-rendered iCalendar feeds of CRM activities, published to object storage."""
+    try:
+        app = App.from_sources(config_path)
+    except ConfigError as exc:
+        raise FeedgenCliError(exc) from None
+    setup_logging(app.config.logging.level)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+
+
+# --- database ---------------------------------------------------------------------------------
+
+
+@cli.group()
+def db() -> None:
+    """feedgen's own tables (feeds, builds): create and upgrade them."""
+
+
+@db.command("upgrade")
+@pass_app
+@handle_errors
+def db_upgrade(app: App) -> None:
+    """Create or upgrade feedgen's tables in place (Alembic migrations)."""
+    migrations.upgrade(app.engine)
+    click.echo(f"feedgen tables at revision {migrations.current_revision(app.engine)}")
+
+
+@db.command("status")
+@pass_app
+@handle_errors
+def db_status(app: App) -> None:
+    """Show the schema revision of feedgen's tables."""
+    current = migrations.current_revision(app.engine)
+    head = migrations.head_revision(app.engine)
+    click.echo(f"current: {current or 'none'}  head: {head}")
+
+
+# --- demo -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.option("--users", default=40, show_default=True, help="How many demo users.")
+@click.option("--teams", default=4, show_default=True, help="How many teams.")
+@click.option("--activities-per-user", default=80, show_default=True)
+@click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same CRM).")
+@click.option("--reset", is_flag=True, help="Drop and recreate the CRM tables first.")
+@pass_app
+@handle_errors
+def demo(
+    app: App, users: int, teams: int, activities_per_user: int, seed: int, reset: bool
+) -> None:
+    """Seed a realistic demo CRM and issue a feed for every user and every team."""
+    from .demo import DemoSpec, seed_crm
+    from .feeds import issue_feed
+    from .source import load_teams, load_users
+
+    try:
+        spec = DemoSpec(
+            users=users, teams=teams, activities_per_user=activities_per_user, seed=seed
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    if reset:
+        _drop_state(app)
+    counts = seed_crm(app.engine, spec, now=now_utc(), reset=reset)
+    migrations.upgrade(app.engine)
+    defaults = app.config.default_options()
+    with app.engine.begin() as conn:
+        for user in load_users(conn).values():
+            if user.active:
+                issue_feed(conn, SubjectKind.USER, user.id, now_utc(), defaults)
+        for team in load_teams(conn).values():
+            issue_feed(conn, SubjectKind.TEAM, team.id, now_utc(), defaults)
+    click.echo(
+        f"demo CRM: {counts.users} users, {counts.teams} teams, "
+        f"{counts.total_activities} activities, {counts.participants} participants"
+    )
+
+
+def _drop_state(app: App) -> None:
+    from .state import metadata
+
+    metadata.drop_all(app.engine)
+    with app.engine.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {migrations.VERSION_TABLE}")
+
+
+# --- feeds ------------------------------------------------------------------------------------
+
+
+def subject_options(func: F) -> F:
+    func = click.option("--team", "team_id", type=int, help="A team's overview feed.")(func)
+    func = click.option("--user", "user_id", type=int, help="A user's feed.")(func)
+    return func
+
+
+def _subject(user_id: int | None, team_id: int | None) -> tuple[SubjectKind, int]:
+    if (user_id is None) == (team_id is None):
+        raise click.UsageError("name exactly one of --user ID or --team ID")
+    if user_id is not None:
+        return SubjectKind.USER, user_id
+    assert team_id is not None
+    return SubjectKind.TEAM, team_id
+
+
+def option_flags(func: F) -> F:
+    kinds = [k.value for k in ActivityKind if k != ActivityKind.NOTE]
+    flags = [
+        click.option("--kinds", help=f"Comma-separated kinds to show: {','.join(kinds)}."),
+        click.option("--days-back", type=int, help="Days of the past to show."),
+        click.option("--days-ahead", type=int, help="Days of the future to show."),
+        click.option("--completed-tasks/--no-completed-tasks", default=None),
+        click.option("--busy-only/--full-details", default=None, help="Show only 'Busy' blocks."),
+        click.option("--show-emails/--hide-emails", default=None),
+        click.option("--reminder", "reminder_minutes", type=int, help="Minutes; -1 for none."),
+        click.option("--tasks-as-todo/--tasks-as-events", default=None),
+    ]
+    for flag in reversed(flags):
+        func = flag(func)
+    return func
+
+
+def _options(base: FeedOptions, **given: Any) -> FeedOptions:
+    changes = {k: v for k, v in given.items() if v is not None}
+    if "kinds" in changes:
+        changes["kinds"] = frozenset(k.strip() for k in changes["kinds"].split(",") if k.strip())
+    if changes.get("reminder_minutes") == -1:
+        changes["reminder_minutes"] = None
+    try:
+        return base.with_changes(**changes)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+def _print_feed(app: App, feed: Any, name: str) -> None:
+    click.echo(f"feed:  {app.feed_url(feed)}")
+    click.echo(f"page:  {app.page_url(feed)}")
+    path = app.local_path(feed)
+    if path:
+        click.echo(f"file:  {path}")
+    from .subscribe import cli_lines
+
+    for line in cli_lines(app.links(feed, name)):
+        click.echo(f"  {line}")
+
+
+def _subject_name(app: App, kind: SubjectKind, subject_id: int) -> str:
+    from .source import load_teams, load_users
+
+    with app.engine.connect() as conn:
+        if kind == SubjectKind.USER:
+            user = load_users(conn).get(subject_id)
+            name = user.name if user else str(subject_id)
+            return app.config.publish.calendar_name.format(name=name)
+        team = load_teams(conn).get(subject_id)
+        return app.config.publish.team_calendar_name.format(name=team.name if team else subject_id)
+
+
+@cli.group()
+def feed() -> None:
+    """Issue, show, rotate and revoke feed URLs; change a feed's options."""
+
+
+@feed.command("issue")
+@subject_options
+@option_flags
+@pass_app
+@handle_errors
+def feed_issue(app: App, /, user_id: int | None, team_id: int | None, **flags: Any) -> None:
+    """Issue a feed (or show the one the subject has) and print its subscribe links."""
+    require_current_schema(app.engine)
+    kind, subject_id = _subject(user_id, team_id)
+    options = _options(app.config.default_options(), **flags)
+    with app.engine.begin() as conn:
+        result = feeds.issue_feed(conn, kind, subject_id, now_utc(), options)
+    _print_feed(app, result, _subject_name(app, kind, subject_id))
+
+
+@feed.command("show")
+@subject_options
+@pass_app
+@handle_errors
+def feed_show(app: App, user_id: int | None, team_id: int | None) -> None:
+    """Print the subject's feed URL, subscribe links and options."""
+    require_current_schema(app.engine)
+    kind, subject_id = _subject(user_id, team_id)
+    with app.engine.connect() as conn:
+        result = feeds.get_feed(conn, kind, subject_id)
+    _print_feed(app, result, _subject_name(app, kind, subject_id))
+    click.echo(f"options: {result.options.to_json()}")
+
+
+@feed.command("rotate")
+@subject_options
+@pass_app
+@handle_errors
+def feed_rotate(app: App, user_id: int | None, team_id: int | None) -> None:
+    """Give the subject a new URL; the old one stops working at the next cycle."""
+    require_current_schema(app.engine)
+    kind, subject_id = _subject(user_id, team_id)
+    with app.engine.begin() as conn:
+        result = feeds.rotate_feed(conn, kind, subject_id, now_utc())
+    _print_feed(app, result, _subject_name(app, kind, subject_id))
+
+
+@feed.command("revoke")
+@subject_options
+@pass_app
+@handle_errors
+def feed_revoke(app: App, user_id: int | None, team_id: int | None) -> None:
+    """End the subject's feed; its object is deleted at the next cycle."""
+    require_current_schema(app.engine)
+    kind, subject_id = _subject(user_id, team_id)
+    with app.engine.begin() as conn:
+        feeds.revoke_feed(conn, kind, subject_id, now_utc())
+    click.echo(f"revoked the feed of {kind} {subject_id}")
+
+
+@feed.command("options")
+@subject_options
+@option_flags
+@pass_app
+@handle_errors
+def feed_options(app: App, /, user_id: int | None, team_id: int | None, **flags: Any) -> None:
+    """Change a feed's options; the feed is rebuilt at the next cycle."""
+    require_current_schema(app.engine)
+    kind, subject_id = _subject(user_id, team_id)
+    with app.engine.begin() as conn:
+        current = feeds.get_feed(conn, kind, subject_id)
+        result = feeds.set_options(conn, kind, subject_id, _options(current.options, **flags))
+    click.echo(f"options: {result.options.to_json()}")
+
+
+# --- building ---------------------------------------------------------------------------------
+
+
+def _finish(report: RunReport) -> None:
+    click.echo(report.summary())
+    for feed_id, message in sorted(report.errors.items())[:20]:
+        click.echo(f"  feed {feed_id}: {message}", err=True)
+    if report.errors:
+        sys.exit(RET_FEEDS_FAILED)
+
+
+@cli.command()
+@subject_options
+@click.option("--force", is_flag=True, help="Upload even feeds whose bytes did not change.")
+@pass_app
+@handle_errors
+def build(app: App, user_id: int | None, team_id: int | None, force: bool) -> None:
+    """Build every feed now (or one subject's with --user/--team)."""
+    builder = app.builder()
+    feed_ids = None
+    if user_id is not None or team_id is not None:
+        kind, subject_id = _subject(user_id, team_id)
+        with app.engine.connect() as conn:
+            feed_ids = [feeds.get_feed(conn, kind, subject_id).id]
+    _finish(builder.build(feed_ids, force=force))
+
+
+@cli.command()
+@pass_app
+@handle_errors
+def cycle(app: App) -> None:
+    """Run one cycle now: rebuild the feeds that changed since the last one."""
+    _finish(app.builder().cycle())
+
+
+@cli.command()
+@pass_app
+@handle_errors
+def reconcile(app: App) -> None:
+    """Rebuild and compare every feed, delete objects no active feed owns (the nightly job)."""
+    _finish(app.builder().reconcile())
+
+
+@cli.command()
+@pass_app
+@handle_errors
+def worker(app: App) -> None:
+    """Run the schedule: a cycle every worker.cycle_minutes, a reconcile at worker.reconcile_at."""
+    from jobs.schedule import run_worker
+
+    run_worker(app.builder(), app.config.worker)
+
+
+@cli.command()
+@click.option("--limit", default=10, show_default=True, help="How many feeds to list.")
+@pass_app
+@handle_errors
+def status(app: App, limit: int) -> None:
+    """Show feeds, their last build and failures."""
+    from .status import feed_status
+
+    require = app.builder  # checks schema and storage before reporting
+    require()
+    with app.engine.connect() as conn:
+        summary, rows = feed_status(conn, limit)
+    click.echo(summary)
+    for row in rows:
+        click.echo("")
+        click.echo(f"{row.subject}: {row.events} events, {row.size} bytes, built {row.built_at}")
+        if row.error:
+            click.echo(f"  last error: {row.error}")
+        _print_feed(app, row.feed, _subject_name(app, row.feed.subject_kind, row.feed.subject_id))

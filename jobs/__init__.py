@@ -1,0 +1,1 @@
+"""The worker's schedule (APScheduler), kept out of the library's imports."""

@@ -1,0 +1,318 @@
+"""The operators' command line through click's CliRunner: commands, output and exit codes."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+pytest.importorskip("feedgen.subscribe")
+
+from click.testing import CliRunner, Result  # noqa: E402
+
+from feedgen import crm, state  # noqa: E402
+from feedgen.cli import (  # noqa: E402
+    RET_CONFIG,
+    RET_NOT_FOUND,
+    RET_OK,
+    RET_SOURCE,
+    RET_STATE,
+    RET_USAGE,
+    cli,
+)
+from tests.conftest import NOW  # noqa: E402
+from tests.factories import Crm  # noqa: E402
+from tests.parsers import parse_all  # noqa: E402
+
+BASE_URL = "https://cal.tesoro.example"
+COMMANDS = {"db", "demo", "feed", "build", "cycle", "reconcile", "worker", "status"}
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner that sees no FEEDGEN_* variable of the environment the tests run in."""
+    for name in list(os.environ):
+        if name.startswith("FEEDGEN_"):
+            monkeypatch.delenv(name)
+    return CliRunner()
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "feedgen.toml"
+    path.write_text(
+        f"""
+        [database]
+        url = "sqlite:///{tmp_path / "crm.sqlite"}"
+        [storage]
+        url = "file://{tmp_path / "feeds"}"
+        [publish]
+        public_base_url = "{BASE_URL}"
+        """,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def crm_engine(tmp_path: Path) -> Iterator[sa.Engine]:
+    """The CRM's tables, as the CRM has them, before feedgen's own exist."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    crm.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def anna(crm_engine: sa.Engine, runner: CliRunner, config: Path) -> int:
+    """A CRM user, with feedgen's tables upgraded."""
+    user_id = Crm(crm_engine, NOW).user("Anna Schmidt", email="anna.schmidt@tesoro.example")
+    assert invoke(runner, config, "db", "upgrade").exit_code == RET_OK
+    return user_id
+
+
+def invoke(runner: CliRunner, config: Path, *args: str) -> Result:
+    return runner.invoke(cli, ["--config", str(config), *args])
+
+
+def feed_url(result: Result) -> str:
+    match = re.search(r"^feed:\s+(\S+)$", result.output, re.MULTILINE)
+    assert match, result.output
+    return match[1]
+
+
+def assert_one_line_error(result: Result, code: int) -> str:
+    """The error is a single ``Error: ...`` line with the exit code, and no traceback."""
+    assert result.exit_code == code, (result.output, result.exception)
+    assert isinstance(result.exception, SystemExit)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+# --- help -------------------------------------------------------------------------------------
+
+
+def test_help_lists_every_command(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--help"])
+    listed = re.search(r"^Commands:\n((?:  .*\n?)+)", result.output, re.MULTILINE)
+    assert result.exit_code == RET_OK and listed
+    assert {line.split()[0] for line in listed[1].splitlines()} == COMMANDS
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["db", "upgrade"],
+        ["db", "status"],
+        ["demo"],
+        ["feed", "issue"],
+        ["feed", "show"],
+        ["feed", "rotate"],
+        ["feed", "revoke"],
+        ["feed", "options"],
+        ["build"],
+        ["cycle"],
+        ["reconcile"],
+        ["worker"],
+        ["status"],
+    ],
+    ids=" ".join,
+)
+def test_every_command_has_help(runner: CliRunner, config: Path, command: list[str]) -> None:
+    result = invoke(runner, config, *command, "--help")
+    assert result.exit_code == RET_OK
+    assert re.search(r"^  \S", result.output.split("Options:")[0], re.MULTILINE), result.output
+
+
+# --- demo and build ---------------------------------------------------------------------------
+
+
+def test_demo_then_build_publishes_a_feed_per_subject(
+    runner: CliRunner, config: Path, tmp_path: Path
+) -> None:
+    demo = invoke(
+        runner, config, "demo", "--users", "4", "--teams", "1", "--activities-per-user", "8"
+    )
+    assert demo.exit_code == RET_OK, demo.output
+    build = invoke(runner, config, "build")
+    assert build.exit_code == RET_OK, build.output
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    with engine.connect() as conn:
+        tokens = set(conn.execute(sa.select(state.feeds.c.token)).scalars())
+    engine.dispose()
+    files = sorted((tmp_path / "feeds").glob("*.ics"))
+    assert {f.name for f in files} == {f"{t}.ics" for t in tokens} and len(tokens) == 5
+    assert all(parse_all(f.read_bytes()) for f in files)
+
+
+def test_a_build_reports_what_it_did(runner: CliRunner, config: Path, anna: int) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    result = invoke(runner, config, "build")
+    assert result.exit_code == RET_OK
+    assert result.output.startswith("build: 1 feed(s) built, ") and " 0 failed" in result.output
+
+
+# --- feeds ------------------------------------------------------------------------------------
+
+
+def test_issue_prints_the_url_and_subscribe_links(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    result = invoke(runner, config, "feed", "issue", "--user", str(anna))
+    assert result.exit_code == RET_OK, result.output
+    url = feed_url(result)
+    token = url.removeprefix(f"{BASE_URL}/").removesuffix(".ics")
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43,}", token)
+    links = [line for line in result.output.splitlines() if line.startswith("  ")]
+    assert links and all(token in line for line in links)
+    assert any(f"webcal://{BASE_URL.removeprefix('https://')}/{token}.ics" in x for x in links)
+
+
+def test_issue_again_prints_the_same_url(runner: CliRunner, config: Path, anna: int) -> None:
+    first = invoke(runner, config, "feed", "issue", "--user", str(anna))
+    again = invoke(runner, config, "feed", "issue", "--user", str(anna))
+    assert feed_url(again) == feed_url(first)
+
+
+def test_rotate_prints_a_new_url(runner: CliRunner, config: Path, anna: int) -> None:
+    old = feed_url(invoke(runner, config, "feed", "issue", "--user", str(anna)))
+    rotated = invoke(runner, config, "feed", "rotate", "--user", str(anna))
+    assert rotated.exit_code == RET_OK
+    new = feed_url(rotated)
+    assert new != old
+    assert feed_url(invoke(runner, config, "feed", "show", "--user", str(anna))) == new
+
+
+def test_revoke_ends_the_feed(runner: CliRunner, config: Path, anna: int) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    revoked = invoke(runner, config, "feed", "revoke", "--user", str(anna))
+    assert (revoked.exit_code, revoked.output) == (RET_OK, f"revoked the feed of user {anna}\n")
+    shown = invoke(runner, config, "feed", "show", "--user", str(anna))
+    assert "no active feed" in assert_one_line_error(shown, RET_NOT_FOUND)
+
+
+def test_options_busy_only_is_stored(runner: CliRunner, config: Path, anna: int) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    changed = invoke(runner, config, "feed", "options", "--user", str(anna), "--busy-only")
+    assert changed.exit_code == RET_OK and '"busy_only":true' in changed.output
+    shown = invoke(runner, config, "feed", "show", "--user", str(anna))
+    assert '"busy_only":true' in shown.output
+
+
+def test_options_out_of_range_is_a_usage_error(runner: CliRunner, config: Path, anna: int) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    result = invoke(runner, config, "feed", "options", "--user", str(anna), "--days-back", "-3")
+    assert result.exit_code == RET_USAGE and "days_back" in result.output
+
+
+def test_status_prints_the_same_links_as_show(runner: CliRunner, config: Path, anna: int) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    shown = invoke(runner, config, "feed", "show", "--user", str(anna)).output.splitlines()
+    status = invoke(runner, config, "status").output.splitlines()
+    links = [line for line in shown if line.startswith("  ")]
+    assert links and [line for line in links if line not in status] == []
+
+
+# --- errors -----------------------------------------------------------------------------------
+
+
+def test_a_missing_config_file_exits_3(runner: CliRunner, tmp_path: Path) -> None:
+    result = invoke(runner, tmp_path / "nowhere.toml", "build")
+    assert "no such file" in assert_one_line_error(result, RET_CONFIG)
+
+
+def test_a_malformed_config_file_exits_3(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "feedgen.toml"
+    path.write_text('[database]\nurl = "sqlite:///crm.sqlite\n', encoding="utf-8")
+    assert "not valid TOML" in assert_one_line_error(invoke(runner, path, "build"), RET_CONFIG)
+
+
+def test_an_unknown_config_key_exits_3_naming_it(runner: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "feedgen.toml"
+    path.write_text('[storage]\nbucket = "tesoro-feeds"\n', encoding="utf-8")
+    assert "storage.bucket" in assert_one_line_error(invoke(runner, path, "build"), RET_CONFIG)
+
+
+def test_a_bad_environment_value_exits_3_naming_the_key(runner: CliRunner, config: Path) -> None:
+    result = runner.invoke(
+        cli, ["--config", str(config), "build"], env={"FEEDGEN_PUBLISH_DAYS_BACK": "-1"}
+    )
+    assert "publish.days_back" in assert_one_line_error(result, RET_CONFIG)
+
+
+def test_the_config_file_can_come_from_the_environment(
+    runner: CliRunner, anna: int, config: Path
+) -> None:
+    result = runner.invoke(
+        cli, ["feed", "issue", "--user", str(anna)], env={"FEEDGEN_CONFIG": str(config)}
+    )
+    assert result.exit_code == RET_OK and feed_url(result).startswith(BASE_URL)
+
+
+def test_an_unreachable_database_exits_4(runner: CliRunner, config: Path) -> None:
+    result = runner.invoke(
+        cli,
+        ["--config", str(config), "build"],
+        env={"FEEDGEN_DATABASE_URL": "postgresql+psycopg2://nobody@127.0.0.1:1/x"},
+    )
+    message = assert_one_line_error(result, RET_SOURCE)
+    assert "cannot connect" in message and "database.url" in message
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://nobody@127.0.0.1:1/x", "sqlite+nosuchdriver:///crm.sqlite"]
+)
+def test_a_database_url_without_its_driver_exits_4(
+    runner: CliRunner, config: Path, url: str
+) -> None:
+    result = runner.invoke(
+        cli, ["--config", str(config), "build"], env={"FEEDGEN_DATABASE_URL": url}
+    )
+    assert "database.url" in assert_one_line_error(result, RET_SOURCE)
+
+
+def test_an_unknown_user_exits_6(runner: CliRunner, config: Path, anna: int) -> None:
+    result = invoke(runner, config, "feed", "issue", "--user", "999999")
+    assert "no CRM user with id 999999" in assert_one_line_error(result, RET_NOT_FOUND)
+
+
+def test_user_and_team_together_is_a_usage_error(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    result = invoke(runner, config, "feed", "issue", "--user", str(anna), "--team", "1")
+    assert result.exit_code == RET_USAGE and "exactly one of --user" in result.output
+
+
+def test_neither_user_nor_team_is_a_usage_error(runner: CliRunner, config: Path, anna: int) -> None:
+    result = invoke(runner, config, "feed", "rotate")
+    assert result.exit_code == RET_USAGE and "exactly one of --user" in result.output
+
+
+def test_a_build_on_an_empty_database_names_the_missing_crm_table(
+    runner: CliRunner, config: Path
+) -> None:
+    message = assert_one_line_error(invoke(runner, config, "build"), RET_SOURCE)
+    assert "CRM table 'users' is missing" in message and "CRM contract" in message
+
+
+def test_a_build_before_db_upgrade_says_to_run_it(
+    runner: CliRunner, config: Path, crm_engine: sa.Engine
+) -> None:
+    message = assert_one_line_error(invoke(runner, config, "build"), RET_STATE)
+    assert "run `feedgen db upgrade`" in message
+
+
+def test_a_feed_command_before_db_upgrade_says_to_run_it(
+    runner: CliRunner, config: Path, crm_engine: sa.Engine
+) -> None:
+    user = Crm(crm_engine, NOW).user("Anna Schmidt")
+    message = assert_one_line_error(
+        invoke(runner, config, "feed", "issue", "--user", str(user)), RET_STATE
+    )
+    assert "run `feedgen db upgrade`" in message
