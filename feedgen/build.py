@@ -16,12 +16,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 
 from . import changes, source, state
 from .cdn import NoopPurger, Purger
 from .config import Config
 from .content import FeedView
+from .detect import detect as detect_changes
 from .errors import RenderError
 from .feeds import active_feeds, feed_from_row, object_key, page_key
 from .model import Feed, SubjectKind, Team, User, Window
@@ -32,9 +33,6 @@ from .storage import Storage
 from .tokens import redact
 
 log = logging.getLogger(__name__)
-
-# Any 64-bit constant: the advisory lock that lets one worker at a time detect changes.
-DETECT_LOCK = 0x6665656467656E
 
 
 def utc_now() -> datetime:
@@ -140,50 +138,10 @@ class Builder:
     # --- detection ----------------------------------------------------------------------------
 
     def detect(self, report: RunReport, full: bool = False) -> changes.Changes:
-        with self.engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DETECT_LOCK})
-            started_at = source.db_now(conn)
-            last = changes.get_cursor(conn, changes.CURSOR_CYCLE)
-            since = None
-            if last is not None and not full:
-                lookback = timedelta(seconds=self.config.worker.lookback_seconds)
-                since = datetime.fromisoformat(last) - lookback
-            found = changes.sync_activities(conn, since)
-            found.merge(changes.find_vanished(conn))
-            found.merge(changes.sync_subjects(conn))
-            today = self.now().date()
-            last_day = changes.get_cursor(conn, changes.CURSOR_DAY)
-            everything = since is None
-            if last_day is not None and date.fromisoformat(last_day) != today and not everything:
-                old_day = date.fromisoformat(last_day)
-                if abs((today - old_day).days) > 7:
-                    everything = True
-                else:
-                    windows = changes.option_windows(f.options for f in active_feeds(conn))
-                    found.users |= changes.window_edges(conn, windows, old_day, today)
-            self._mark_dirty(conn, found, everything)
-            changes.set_cursor(conn, changes.CURSOR_CYCLE, started_at.isoformat())
-            changes.set_cursor(conn, changes.CURSOR_DAY, today.isoformat())
+        lookback = timedelta(seconds=self.config.worker.lookback_seconds)
+        found = detect_changes(self.engine, self.now().date(), lookback, full)
         report.changed_activities += found.activities_changed + found.activities_vanished
         return found
-
-    def _mark_dirty(self, conn: Connection, found: changes.Changes, everything: bool) -> None:
-        b, f = state.builds, state.feeds
-        if everything:
-            conn.execute(update(b).values(dirty=True))
-            return
-        teams = set(found.teams)
-        if found.users:
-            for team in source.load_teams(conn).values():
-                if found.users.intersection(team.member_ids):
-                    teams.add(team.id)
-        for kind, ids in ((SubjectKind.USER, found.users), (SubjectKind.TEAM, teams)):
-            for part in source.chunks(sorted(ids)):
-                feed_ids = select(f.c.id).where(
-                    f.c.subject_kind == kind.value, f.c.subject_id.in_(part)
-                )
-                conn.execute(update(b).where(b.c.feed_id.in_(feed_ids)).values(dirty=True))
 
     # --- building -----------------------------------------------------------------------------
 
@@ -239,22 +197,60 @@ class Builder:
         publisher: Publisher,
         report: RunReport,
     ) -> None:
-        feeds = [feed_from_row(row) for row in rows]
-        today = self.now().date()
-        audience = {feed.id: self._audience(feed, users, teams) for feed in feeds}
-        windows = [feed.options.window(today) for feed in feeds]
-        window = Window(min(w.start for w in windows), max(w.end for w in windows))
-        wanted = sorted({u for ids in audience.values() for u in ids})
-        batch = source.load_batch(conn, wanted, window, users)
-        self._warn(batch.errors, report)
         results: dict[int, dict[str, Any]] = {}
         errors: dict[int, str] = {}
-        for feed, row in zip(feeds, rows, strict=True):
+        for group in self._groups(rows, users, teams):
+            self._build_group(group, conn, users, teams, cache, publisher, report, results, errors)
+        errors.update(publisher.wait())
+        report.errors.update(errors)
+        self._record(conn, results, errors, report)
+
+    def _groups(
+        self, rows: list[Any], users: dict[int, User], teams: dict[int, Team]
+    ) -> list[list[tuple[Feed, Any, list[int]]]]:
+        """Split claimed feeds so that no group reads more than batch_size users' activities.
+
+        A team feed's audience is every member: without this, a batch of team feeds would read a
+        whole CRM's activities at once.
+        """
+        limit = self.config.worker.batch_size
+        groups: list[list[tuple[Feed, Any, list[int]]]] = [[]]
+        seen: set[int] = set()
+        for row in rows:
+            feed = feed_from_row(row)
+            audience = self._audience(feed, users, teams)
+            new = set(audience) - seen
+            if groups[-1] and len(seen) + len(new) > limit:
+                groups.append([])
+                seen = set()
+            groups[-1].append((feed, row, audience))
+            seen.update(audience)
+        return groups
+
+    def _build_group(
+        self,
+        group: list[tuple[Feed, Any, list[int]]],
+        conn: Connection,
+        users: dict[int, User],
+        teams: dict[int, Team],
+        cache: EventCache,
+        publisher: Publisher,
+        report: RunReport,
+        results: dict[int, dict[str, Any]],
+        errors: dict[int, str],
+    ) -> None:
+        today = self.now().date()
+        windows = [feed.options.window(today) for feed, _, _ in group]
+        window = Window(min(w.start for w in windows), max(w.end for w in windows))
+        wanted = sorted({u for _, _, audience in group for u in audience})
+        batch = source.load_batch(conn, wanted, window, users)
+        self._warn(batch.errors, report)
+        for feed, row, audience in group:
             try:
                 results[feed.id] = self._build_one(
                     feed,
                     row,
-                    audience[feed.id],
+                    audience,
                     batch,
                     users,
                     teams,
@@ -266,9 +262,6 @@ class Builder:
             except Exception as exc:  # a bug in one feed must not stop the others
                 log.exception("feed %s (%s) failed to render", feed.id, redact(feed.token))
                 errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
-        errors.update(publisher.wait())
-        report.errors.update(errors)
-        self._record(conn, results, errors, report)
 
     def _audience(self, feed: Feed, users: dict[int, User], teams: dict[int, Team]) -> list[int]:
         if feed.subject_kind == SubjectKind.USER:

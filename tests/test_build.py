@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from feedgen import state
 from feedgen.build import Builder
-from feedgen.config import Config, PublishConfig
+from feedgen.config import Config, PublishConfig, WorkerConfig
 from feedgen.feeds import issue_feed, object_key, revoke_feed, rotate_feed
 from feedgen.model import FeedOptions, SubjectKind
 from feedgen.storage.memory import MemoryStorage
@@ -265,3 +265,18 @@ def test_builds_record_hash_size_and_events(
         row = conn.execute(sa.select(state.builds)).one()
     assert (row.event_count, row.dirty, row.failures) == (2, False, 0)
     assert row.size > 0 and len(row.content_hash) == 64
+
+
+def test_team_feeds_larger_than_a_batch_still_build_whole(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    members = [crm.user(f"Agent {i}") for i in range(5)]
+    team = crm.team("Sales", members)
+    activities = {crm.activity(member, title=f"Viewing {i}") for i, member in enumerate(members)}
+    token = issue(engine, SubjectKind.TEAM, team)
+    for member in members:
+        issue(engine, SubjectKind.USER, member)
+    small = Config(publish=CONFIG.publish, worker=WorkerConfig(batch_size=2))
+    report = Builder(engine, storage, small, now=lambda: NOW).cycle()
+    assert report.feeds_built == 6
+    assert set(events_of(storage, token)) == {uid(a, team) for a in activities}
