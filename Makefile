@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 export FEEDGEN_TEST_PG_URL ?= $(PG_URL)
 
-.PHONY: all help venv demo test test-fast lint bench postgres browser clean
+.PHONY: all help venv demo serve test test-fast lint bench postgres browser clean
 
 all: lint test ## lint and test (the default)
 
@@ -25,6 +25,9 @@ demo: $(STAMP) ## seed a demo CRM in SQLite and build every feed into var/feeds
 	$(BIN)/feedgen --config config.demo.toml demo --reset
 	$(BIN)/feedgen --config config.demo.toml build
 	$(BIN)/feedgen --config config.demo.toml status --limit 5
+
+serve: ## serve var/feeds on http://localhost:8000, the demo feeds' URL (Ctrl-C stops)
+	$(BIN)/python -m http.server --bind 127.0.0.1 --directory var/feeds 8000
 
 postgres: ## start the local PostgreSQL server when it is installed but stopped
 	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \

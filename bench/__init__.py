@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Under var/, which .gitignore keeps out of the repository.
-BENCH_DIR = Path("var/bench")
+ROOT = Path(__file__).resolve().parents[1]
+# Under var/, which .gitignore keeps out of the repository; --dir picks another folder.
+BENCH_DIR = ROOT / "var" / "bench"

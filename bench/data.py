@@ -50,12 +50,14 @@ class Crm:
     copy_seconds: float
 
 
-def prepare(users: int, postgres: str | None, reseed: bool, log: Log) -> Crm:
+def prepare(
+    users: int, postgres: str | None, reseed: bool, log: Log, folder: Path = BENCH_DIR
+) -> Crm:
     """Seed the CRM of ``users`` users unless a matching one is kept, and return a fresh copy."""
     spec = DemoSpec.bench(users)
     if postgres:
         return _prepare_postgres(spec, postgres, reseed, log)
-    return _prepare_sqlite(spec, reseed, log)
+    return _prepare_sqlite(spec, reseed, log, folder)
 
 
 def _wanted(spec: DemoSpec) -> str:
@@ -92,9 +94,9 @@ def _seed(engine: sa.Engine, spec: DemoSpec, log: Log) -> float:
     return seconds
 
 
-def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log) -> Crm:
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
-    pristine = BENCH_DIR / f"crm-{spec.users}.sqlite"
+def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path) -> Crm:
+    folder.mkdir(parents=True, exist_ok=True)
+    pristine = folder / f"crm-{spec.users}.sqlite"
     meta = None
     if pristine.exists() and not reseed:
         engine = sa.create_engine(f"sqlite:///{pristine}")
@@ -118,7 +120,7 @@ def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log) -> Crm:
         engine.dispose()
     assert meta is not None
     started = time.perf_counter()
-    work = BENCH_DIR / f"work-{spec.users}.sqlite"
+    work = folder / f"work-{spec.users}.sqlite"
     _remove_sqlite(work)
     shutil.copyfile(pristine, work)
     return _crm(f"sqlite:///{work}", spec, meta, seeded, time.perf_counter() - started)

@@ -1,0 +1,113 @@
+"""Times in every client: instants survive DST changes, half-hour zones and midnight."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import sqlalchemy as sa
+
+from feedgen.build import Builder
+from feedgen.config import Config, PublishConfig
+from feedgen.feeds import issue_feed, object_key
+from feedgen.model import FeedOptions, SubjectKind
+from feedgen.storage.memory import MemoryStorage
+from tests.conftest import NOW
+from tests.factories import Crm
+from tests.parsers import parse_all
+
+CONFIG = Config(publish=PublishConfig(uid_domain="crm.test"))
+WHOLE_YEAR = FeedOptions(days_back=400, days_ahead=400)
+
+# Local wall-clock times on, and around, the days the clocks change.
+DST_CASES = [
+    ("Europe/Berlin", datetime(2026, 3, 28, 9, 0)),  # the day before summer time
+    ("Europe/Berlin", datetime(2026, 3, 29, 9, 0)),  # summer time starts at 02:00
+    ("Europe/Berlin", datetime(2026, 10, 25, 9, 0)),  # back to winter time
+    ("America/New_York", datetime(2026, 3, 8, 9, 0)),  # US summer time starts
+    ("America/New_York", datetime(2026, 11, 1, 9, 0)),  # and ends
+    ("Asia/Kolkata", datetime(2026, 12, 1, 9, 0)),  # UTC+05:30
+    ("Australia/Adelaide", datetime(2026, 10, 4, 9, 0)),  # UTC+09:30 → +10:30 that night
+]
+
+
+def to_utc(local: datetime, zone: str) -> datetime:
+    aware = local.replace(tzinfo=ZoneInfo(zone))
+    return aware.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def to_local(utc: datetime, zone: str) -> datetime:
+    return utc.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def build_feed(engine: sa.Engine, user: int) -> bytes:
+    with engine.begin() as conn:
+        token = issue_feed(conn, SubjectKind.USER, user, NOW, WHOLE_YEAR).token
+    storage = MemoryStorage()
+    Builder(engine, storage, CONFIG, now=lambda: NOW).cycle()
+    data = storage.get(object_key(token))
+    assert data is not None
+    return data
+
+
+@pytest.mark.parametrize(("zone", "local"), DST_CASES, ids=[f"{z}-{d:%m-%d}" for z, d in DST_CASES])
+def test_a_meeting_keeps_its_local_time_across_dst(
+    engine: sa.Engine, zone: str, local: datetime
+) -> None:
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone=zone)
+    activity = crm.activity(user, start=to_utc(local, zone), minutes=90)
+    event = parse_all(build_feed(engine, user))[f"activity-{activity}@crm.test"]
+    assert isinstance(event.start, datetime) and isinstance(event.end, datetime)
+    assert to_local(event.start, zone) == local
+    assert to_local(event.end, zone) == local + timedelta(minutes=90)
+
+
+def test_a_meeting_across_midnight_spans_two_local_days(engine: sa.Engine) -> None:
+    zone = "Europe/Berlin"
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone=zone)
+    start = datetime(2026, 12, 4, 23, 0)
+    activity = crm.activity(user, start=to_utc(start, zone), minutes=120)
+    event = parse_all(build_feed(engine, user))[f"activity-{activity}@crm.test"]
+    assert isinstance(event.end, datetime)
+    assert to_local(event.end, zone) == datetime(2026, 12, 5, 1, 0)
+
+
+def test_an_all_day_meeting_on_a_dst_day_is_a_date_with_an_exclusive_end(
+    engine: sa.Engine,
+) -> None:
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone="Europe/Berlin")
+    first, last = datetime(2026, 10, 24), datetime(2026, 10, 26)
+    activity = crm.activity(user, start=first, all_day=True, ends_at=last)
+    event = parse_all(build_feed(engine, user))[f"activity-{activity}@crm.test"]
+    assert (event.start, event.end) == (date(2026, 10, 24), date(2026, 10, 27))
+
+
+def test_the_calendar_carries_the_users_zone(engine: sa.Engine) -> None:
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone="Asia/Kolkata")
+    calendar = icalendar.Calendar.from_ical(build_feed(engine, user))
+    assert str(calendar["X-WR-TIMEZONE"]) == "Asia/Kolkata"
+
+
+def test_an_unknown_zone_falls_back_to_utc_with_a_warning(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone="Mars/Olympus_Mons")
+    crm.activity(user)
+    calendar = icalendar.Calendar.from_ical(build_feed(engine, user))
+    assert str(calendar["X-WR-TIMEZONE"]) == "UTC"
+    assert "unknown time zone 'Mars/Olympus_Mons'" in caplog.text
+
+
+def test_timed_events_are_written_in_utc(engine: sa.Engine) -> None:
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone="America/New_York")
+    crm.activity(user, start=datetime(2026, 12, 1, 14, 0))
+    data = build_feed(engine, user)
+    assert b"DTSTART:20261201T140000Z" in data and b"TZID" not in data
