@@ -316,3 +316,20 @@ def test_a_feed_command_before_db_upgrade_says_to_run_it(
         invoke(runner, config, "feed", "issue", "--user", str(user)), RET_STATE
     )
     assert "run `feedgen db upgrade`" in message
+
+
+@pytest.mark.postgres
+def test_demo_build_and_cycle_run_on_postgresql(
+    runner: CliRunner, config: Path, pg_server: sa.URL
+) -> None:
+    env = {"FEEDGEN_DATABASE_URL": pg_server.render_as_string(hide_password=False)}
+
+    def run(*args: str) -> Result:
+        return runner.invoke(cli, ["--config", str(config), *args], env=env)
+
+    assert run("demo", "--reset", "--users", "12", "--teams", "2").exit_code == RET_OK
+    built = run("build")
+    assert (
+        built.exit_code == RET_OK and "12 feed(s) built" in built.output
+    )  # 10 active users, 2 teams
+    assert "0 feed(s) built" in run("cycle").output
