@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from .errors import RenderError
 from .ical import clean_text
@@ -143,39 +144,54 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
         # A distinct UID keeps the team overview and a member's own feed apart in clients that
         # merge events by UID across calendars.
         uid += f".team-{view.team_id}"
-    common = {
-        "uid": f"{uid}@{view.uid_domain}",
-        "start": start,
-        "end": end,
-        "stamp": activity.updated_at,
-        "sequence": activity.sequence,
-        "transparent": activity.kind == ActivityKind.TASK,
-        "alarm_minutes": options.reminder_minutes,
-    }
+    uid = f"{uid}@{view.uid_domain}"
+    transparent = activity.kind == ActivityKind.TASK
     if options.busy_only:
-        return EventContent(summary="Busy", category="Busy", **common)  # type: ignore[arg-type]
-    people = [p for p in activity.participants]
+        return EventContent(
+            uid,
+            "Busy",
+            start,
+            end,
+            activity.updated_at,
+            activity.sequence,
+            "Busy",
+            transparent,
+            alarm_minutes=options.reminder_minutes,
+        )
     owner = view.users.get(activity.owner_id)
-    organizer = None
-    if owner is not None and options.show_emails and safe_email(owner.email):
-        organizer = Person(clean_text(owner.name), safe_email(owner.email))
-    attendees = tuple(
-        Person(clean_text(p.name), safe_email(p.email))
-        for p in people
-        if options.show_emails and safe_email(p.email)
-    )
+    organizer = attendees = None
+    if options.show_emails:
+        organizer = _person(owner.name, owner.email) if owner is not None else None
+        attendees = tuple(
+            person
+            for p in activity.participants
+            if (person := _person(p.name, p.email)) is not None
+        )
     url = view.activity_url.format(id=activity.id)
     return EventContent(
-        summary=_summary(activity, view),
-        category=KIND_LABEL[activity.kind],
+        uid,
+        _summary(activity, view),
+        start,
+        end,
+        activity.updated_at,
+        activity.sequence,
+        KIND_LABEL[activity.kind],
+        transparent,
         description=_description(activity, owner, url),
         location=clean_text(activity.location) or None,
         organizer=organizer,
-        attendees=attendees,
+        attendees=attendees or (),
         priority=PRIORITY_VALUE.get(activity.priority) if activity.priority else None,
         url=url,
-        **common,  # type: ignore[arg-type]
+        alarm_minutes=options.reminder_minutes,
     )
+
+
+@lru_cache(maxsize=65_536)
+def _person(name: str, email: str | None) -> Person | None:
+    """A person with a writable address, or None. Cached: the same colleagues recur all day."""
+    address = safe_email(email)
+    return Person(clean_text(name), address) if address else None
 
 
 def _summary(activity: Activity, view: FeedView) -> str:

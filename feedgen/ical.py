@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 CRLF = b"\r\n"
 FOLD = b"\r\n "
@@ -87,11 +88,25 @@ def fold(line: str) -> bytes:
     return FOLD.join(chunks)
 
 
+def fold_line(line: str) -> str:
+    """``line`` as written to a feed: itself, or folded (``\r\n `` inserted) past 74 octets."""
+    size = len(line)
+    if size <= 18 or (size <= _CHUNK and (line.isascii() or len(line.encode()) <= _CHUNK)):
+        return line  # the common case: no encoding work beyond a length check
+    return fold(line).decode()
+
+
+@lru_cache(maxsize=65_536)
 def fmt_datetime(value: datetime) -> str:
-    """A UTC DATE-TIME; ``value`` is naive UTC."""
-    return (
-        f"{value.year:04d}{value.month:02d}{value.day:02d}"
-        f"T{value.hour:02d}{value.minute:02d}{value.second:02d}Z"
+    """A UTC DATE-TIME; ``value`` is naive UTC. Cached: a feed's times repeat a lot."""
+    # %-formatting is twice as fast as an f-string with six format specs here.
+    return "%04d%02d%02dT%02d%02d%02dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
     )
 
 

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 
 from . import reference
 from .content import EventContent, FeedView, Person, event_content, validate
@@ -21,6 +22,7 @@ from .ical import (
     escape_text,
     fmt_datetime,
     fmt_duration,
+    fold_line,
     join_lines,
     text_line,
 )
@@ -61,45 +63,53 @@ class CalendarHeader:
 
 
 def event_bytes(content: EventContent) -> bytes:
-    """Serialise one VEVENT in icalendar's property order (canonical first, then by name)."""
+    """Serialise one VEVENT in icalendar's property order (canonical first, then by name).
+
+    Lines of fixed shape (dates, numbers, keywords) are short ASCII and never need folding; only
+    the text lines go through ``fold_line``. The event is encoded once, at the end.
+    """
+    stamp = fmt_datetime(content.stamp)
     lines = [
         "BEGIN:VEVENT",
-        text_line("SUMMARY", content.summary),
+        fold_line(text_line("SUMMARY", content.summary)),
         dt_line("DTSTART", content.start),
         dt_line("DTEND", content.end),
-        f"DTSTAMP:{fmt_datetime(content.stamp)}",
-        text_line("UID", content.uid),
+        "DTSTAMP:" + stamp,
+        fold_line(text_line("UID", content.uid)),
         f"SEQUENCE:{content.sequence}",
     ]
     for person in content.attendees:
         lines.append(_address_line("ATTENDEE", person))
-    lines.append(text_line("CATEGORIES", content.category))
+    lines.append(fold_line(text_line("CATEGORIES", content.category)))
     if content.description is not None:
-        lines.append(text_line("DESCRIPTION", content.description))
-    lines.append(f"LAST-MODIFIED:{fmt_datetime(content.stamp)}")
+        lines.append(fold_line(text_line("DESCRIPTION", content.description)))
+    lines.append("LAST-MODIFIED:" + stamp)
     if content.location is not None:
-        lines.append(text_line("LOCATION", content.location))
+        lines.append(fold_line(text_line("LOCATION", content.location)))
     if content.organizer is not None:
         lines.append(_address_line("ORGANIZER", content.organizer))
     if content.priority is not None:
         lines.append(f"PRIORITY:{content.priority}")
     lines.append("TRANSP:TRANSPARENT" if content.transparent else "TRANSP:OPAQUE")
     if content.url is not None:
-        lines.append(f"URL:{content.url}")
+        lines.append(fold_line("URL:" + content.url))
     if content.alarm_minutes is not None:
         lines += [
             "BEGIN:VALARM",
             "ACTION:DISPLAY",
-            text_line("DESCRIPTION", content.summary),
+            fold_line(text_line("DESCRIPTION", content.summary)),
             f"TRIGGER:{fmt_duration(timedelta(minutes=-content.alarm_minutes))}",
             "END:VALARM",
         ]
-    lines.append("END:VEVENT")
-    return join_lines(lines)
+    lines.append("END:VEVENT\r\n")
+    return "\r\n".join(lines).encode()
 
 
+@lru_cache(maxsize=65_536)
 def _address_line(name: str, person: Person) -> str:
-    return f"{name};{cn_param(person.name or str(person.email))}:mailto:{person.email}"
+    """An ATTENDEE or ORGANIZER line, folded. Cached: the same people recur on many events."""
+    cn = cn_param(person.name or str(person.email))
+    return fold_line(f"{name};{cn}:mailto:{person.email}")
 
 
 @dataclass
