@@ -280,3 +280,19 @@ def test_team_feeds_larger_than_a_batch_still_build_whole(
     report = Builder(engine, storage, small, now=lambda: NOW).cycle()
     assert report.feeds_built == 6
     assert set(events_of(storage, token)) == {uid(a, team) for a in activities}
+
+
+def test_the_next_day_brings_events_into_the_window_and_touches_only_their_feeds(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    anna, ben = crm.user("Anna"), crm.user("Ben")
+    edge = NOW.replace(hour=10, minute=0) + timedelta(days=366)  # one day past the window
+    coming = crm.activity(anna, start=edge)
+    crm.activity(ben)
+    anna_token = issue(engine, SubjectKind.USER, anna)
+    issue(engine, SubjectKind.USER, ben)
+    Builder(engine, storage, CONFIG, now=lambda: NOW).cycle()
+    assert uid(coming) not in events_of(storage, anna_token)
+    report = Builder(engine, storage, CONFIG, now=lambda: NOW + timedelta(days=1)).cycle()
+    assert uid(coming) in events_of(storage, anna_token)
+    assert report.feeds_built == 1
