@@ -21,6 +21,7 @@ from feedgen.cli import (  # noqa: E402
     RET_OK,
     RET_SOURCE,
     RET_STATE,
+    RET_STORAGE,
     RET_USAGE,
     cli,
 )
@@ -333,3 +334,19 @@ def test_demo_build_and_cycle_run_on_postgresql(
         built.exit_code == RET_OK and "12 feed(s) built" in built.output
     )  # 10 active users, 2 teams
     assert "0 feed(s) built" in run("cycle").output
+
+
+def test_a_missing_bucket_exits_5_naming_it(
+    runner: CliRunner, config: Path, anna: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from moto import mock_aws
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    env = {
+        "FEEDGEN_STORAGE_URL": "s3://no-such-bucket/feeds",
+        "FEEDGEN_STORAGE_REGION": "us-east-1",
+    }
+    with mock_aws():
+        result = runner.invoke(cli, ["--config", str(config), "build"], env=env)
+    assert "no-such-bucket" in assert_one_line_error(result, RET_STORAGE)

@@ -1,0 +1,87 @@
+"""The quick benchmark runs end to end and writes a complete, sane JSON report.
+
+Speed targets are not asserted: a benchmark's figures depend on the machine, not on correctness.
+What is asserted is what a broken benchmark would get wrong: missing measures, empty or negative
+figures, and the 1 % change check, which is a correctness property of feedgen.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = (
+    "Setup (once per run)",
+    "Cycle after 1 % of users changed",
+    "Peak RSS of a full rebuild, fresh process",
+)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("bench")
+    out = folder / "bench.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--dir", str(folder), "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "PASS" in done.stdout or "FAIL" in done.stdout
+    return json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_report_has_every_part(report: dict[str, Any]) -> None:
+    assert set(report) == {"meta", "sections", "targets", "raw"}
+    meta = report["meta"]
+    assert meta["users"] == 200 and meta["quick"] is True and meta["repeat"] == 1
+    assert meta["crm"]["activities"] == 200 * 100
+    assert meta["naive"]["sampled"] is False  # quick runs measure the naive baseline whole
+    titles = list(report["sections"])
+    assert any(t.startswith("Full rebuild") and "local" in t for t in titles)
+    assert any(t.startswith("Full rebuild") and "S3" in t for t in titles)
+    for title in SECTIONS:
+        assert title in titles
+    names = {t["name"] for t in report["targets"]}
+    assert len(names) == 8
+    assert all(t["pass"] in (True, False, None) for t in report["targets"])
+
+
+@pytest.mark.slow
+def test_full_rebuilds_are_complete(report: dict[str, Any]) -> None:
+    feeds = sum(report["meta"]["feeds"].values())
+    raw = report["raw"]
+    for name in ("rebuild_local", "rebuild_s3", "naive_local", "naive_s3"):
+        for run in raw[name]:
+            assert run["wall"] > 0
+            assert run["feeds"] == feeds and run["uploads"] == feeds and run["failed"] == 0
+            assert run["events"] > feeds  # about a hundred events a feed
+            assert 0 < run["peak_rss_mb"] < 4000
+    # Both sides render the same events; feedgen trims oversized team feeds, so it may show fewer.
+    ours, naive = raw["rebuild_local"][0]["events"], raw["naive_local"][0]["events"]
+    assert 0.5 * naive <= ours <= naive
+    assert raw["put_ceiling"][0]["wall"] > 0
+
+
+@pytest.mark.slow
+def test_cycles_and_rendering(report: dict[str, Any]) -> None:
+    raw = report["raw"]
+    assert all(run["feeds"] == 0 and run["sql"] > 0 for run in raw["idle"])
+    for run in raw["changed"]:
+        assert run["users_changed"] >= 1
+        assert run["feeds_expected"] >= run["users_changed"]
+        assert run["check"], run  # exactly the affected feeds changed, and only they were written
+    rates = raw["render"]["runs"]
+    assert all(rate > 0 for values in rates.values() for rate in values)
+    assert raw["render"]["mismatches_vs_icalendar"] == 0
+    sizes = report["sections"]["Peak RSS of a full rebuild, fresh process"]
+    assert len(sizes) == 2 and all(row["median"] > 0 for row in sizes.values())
