@@ -159,33 +159,56 @@ class Builder:
             with self.engine.connect() as conn:
                 users = source.load_users(conn)
                 teams = source.load_teams(conn)
-            after = 0
-            while True:
+                order = self._build_order(conn, teams, only)
+            for chunk in source.chunks(order, self.config.worker.batch_size):
                 with self.engine.begin() as conn:
-                    rows = self._claim(conn, after, only)
-                    if not rows:
-                        break
-                    after = rows[-1].id
-                    self._build_batch(conn, rows, users, teams, cache, publisher, report)
+                    rows = self._claim(conn, chunk)
+                    if rows:
+                        self._build_batch(conn, rows, users, teams, cache, publisher, report)
         finally:
             publisher.close()
         report.uploaded = publisher.uploaded
         report.bytes_uploaded = publisher.bytes
 
-    def _claim(self, conn: Connection, after: int, only: Sequence[int] | None) -> list[Any]:
+    def _build_order(
+        self, conn: Connection, teams: dict[int, Team], only: Sequence[int] | None
+    ) -> list[int]:
+        """The dirty feeds, teammates next to each other and to their team's feed.
+
+        Colleagues share most activities: built in one batch, those are read and rendered once.
+        """
+        b, f = state.builds, state.feeds
+        query = (
+            select(f.c.id, f.c.subject_kind, f.c.subject_id)
+            .join(b, b.c.feed_id == f.c.id)
+            .where(b.c.dirty.is_(True), f.c.revoked_at.is_(None))
+        )
+        if only is not None:
+            query = query.where(f.c.id.in_(list(only)))
+        team_of: dict[int, int] = {}
+        for team in teams.values():
+            for member in team.member_ids:
+                team_of.setdefault(member, team.id)
+
+        def locality(row: Any) -> tuple[int, int, int]:
+            if row.subject_kind == SubjectKind.TEAM.value:
+                return row.subject_id, 1, row.id
+            return team_of.get(row.subject_id, 0), 0, row.id
+
+        return [row.id for row in sorted(conn.execute(query), key=locality)]
+
+    def _claim(self, conn: Connection, feed_ids: Sequence[int]) -> list[Any]:
+        """Lock the feeds of ``feed_ids`` that are still dirty and that no other worker holds."""
         b, f = state.builds, state.feeds
         query = (
             select(f, b.c.content_hash, b.c.object_key.label("stored_key"))
             .join(b, b.c.feed_id == f.c.id)
-            .where(b.c.dirty.is_(True), f.c.revoked_at.is_(None), f.c.id > after)
-            .order_by(f.c.id)
-            .limit(self.config.worker.batch_size)
+            .where(b.c.dirty.is_(True), f.c.revoked_at.is_(None), f.c.id.in_(list(feed_ids)))
         )
-        if only is not None:
-            query = query.where(f.c.id.in_(list(only)))
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(of=b, skip_locked=True)
-        return list(conn.execute(query))
+        rows = {row.id: row for row in conn.execute(query)}
+        return [rows[feed_id] for feed_id in feed_ids if feed_id in rows]
 
     def _build_batch(
         self,
@@ -243,6 +266,8 @@ class Builder:
         windows = [feed.options.window(today) for feed, _, _ in group]
         window = Window(min(w.start for w in windows), max(w.end for w in windows))
         wanted = sorted({u for _, _, audience in group for u in audience})
+        # A group's feeds share its activities; the next group reads others. Memory stays flat.
+        cache.clear()
         batch = source.load_batch(conn, wanted, window, users)
         self._warn(batch.errors, report)
         for feed, row, audience in group:

@@ -62,7 +62,7 @@ class WorkerConfig:
     cycle_minutes: float = 5.0
     reconcile_at: time = time(3, 0)
     lookback_seconds: int = 600
-    batch_size: int = 500
+    batch_size: int = 200
 
 
 @dataclass(frozen=True)

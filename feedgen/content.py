@@ -135,16 +135,20 @@ def event_times(activity: Activity) -> tuple[date | datetime, date | datetime]:
     return start, end
 
 
+def event_uid(activity_id: int, view: FeedView) -> str:
+    """The event's UID: from the activity's id alone, never from anything editable."""
+    if view.team_id is not None:
+        # A distinct UID keeps the team overview and a member's own feed apart in clients that
+        # merge events by UID across calendars.
+        return f"activity-{activity_id}.team-{view.team_id}@{view.uid_domain}"
+    return f"activity-{activity_id}@{view.uid_domain}"
+
+
 def event_content(activity: Activity, view: FeedView) -> EventContent:
     """The event for ``activity`` as ``view`` shows it. Call ``validate`` first."""
     options = view.options
     start, end = event_times(activity)
-    uid = f"activity-{activity.id}"
-    if view.team_id is not None:
-        # A distinct UID keeps the team overview and a member's own feed apart in clients that
-        # merge events by UID across calendars.
-        uid += f".team-{view.team_id}"
-    uid = f"{uid}@{view.uid_domain}"
+    uid = event_uid(activity.id, view)
     transparent = activity.kind == ActivityKind.TASK
     if options.busy_only:
         return EventContent(

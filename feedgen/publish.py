@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -46,37 +47,57 @@ class Upload:
 
 
 class Publisher:
-    """Uploads in the background; ``wait`` returns which feeds' uploads failed and why."""
+    """Uploads in the background; ``wait`` returns which feeds' uploads failed and why.
 
-    def __init__(self, storage: Storage, cache_control: str, workers: int) -> None:
+    At most ``max_inflight_bytes`` wait for the store at once: rendering is faster than most
+    stores take objects, and without this bound a rebuild would hold every feed in memory.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        cache_control: str,
+        workers: int,
+        max_inflight_bytes: int = 32 * 1024 * 1024,
+    ) -> None:
         self.storage = storage
         self.cache_control = cache_control
+        self.max_inflight_bytes = max_inflight_bytes
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload")
-        self._pending: list[tuple[Upload, Future[None]]] = []
+        self._pending: list[tuple[int, str, int, Future[None]]] = []
+        self._room = threading.Condition()
+        self._inflight = 0
         self.uploaded = 0
         self.bytes = 0
 
     def submit(self, upload: Upload) -> None:
-        future = self._pool.submit(
-            self.storage.put,
-            upload.key,
-            upload.data,
-            content_type=upload.content_type,
-            cache_control=self.cache_control,
-        )
-        self._pending.append((upload, future))
+        size = len(upload.data)
+        with self._room:
+            while self._inflight and self._inflight + size > self.max_inflight_bytes:
+                self._room.wait()
+            self._inflight += size
+        future = self._pool.submit(self._put, upload.key, upload.data, upload.content_type, size)
+        self._pending.append((upload.feed_id, upload.key, size, future))
+
+    def _put(self, key: str, data: bytes, content_type: str, size: int) -> None:
+        try:
+            self.storage.put(key, data, content_type=content_type, cache_control=self.cache_control)
+        finally:
+            with self._room:
+                self._inflight -= size
+                self._room.notify_all()
 
     def wait(self) -> dict[int, str]:
         """Wait for every submitted upload; return the errors by feed id."""
         errors: dict[int, str] = {}
-        for upload, future in self._pending:
+        for feed_id, key, size, future in self._pending:
             try:
                 future.result()
             except Exception as exc:  # one failed upload never stops the others
-                errors[upload.feed_id] = _describe(exc, upload.key)
+                errors[feed_id] = _describe(exc, key)
             else:
                 self.uploaded += 1
-                self.bytes += len(upload.data)
+                self.bytes += size
         self._pending.clear()
         return errors
 

@@ -13,7 +13,15 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from . import reference
-from .content import EventContent, FeedView, Person, event_content, validate
+from .content import (
+    DEADLINE_BLOCK,
+    EventContent,
+    FeedView,
+    Person,
+    event_content,
+    event_uid,
+    validate,
+)
 from .errors import RenderError
 from .ical import (
     clean_text,
@@ -131,11 +139,14 @@ class EventCache:
     entries are the useful ones and an LRU's bookkeeping would cost more than it saves.
     """
 
-    def __init__(self, max_entries: int = 200_000) -> None:
+    def __init__(self, max_entries: int = 50_000) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[object, ...], _Rendered] = {}
         self.hits = 0
         self.misses = 0
+
+    def clear(self) -> None:
+        self._entries.clear()
 
     def get(self, activity: Activity, view: FeedView) -> _Rendered:
         key = (activity.id, activity.updated_at, view.variant)
@@ -187,43 +198,70 @@ def render_feed(
     max_bytes: int,
     cache: EventCache,
 ) -> RenderedFeed:
+    """Render the feed, keeping within ``max_bytes``: past events furthest from today go first,
+    then the furthest future ones.
+
+    Events are rendered nearest to today first and rendering stops where the budget ends, so a
+    large team overview does not render the events it would drop.
+    """
     window = view.options.window(today)
-    events: list[tuple[tuple[datetime, str], bytes]] = []
-    skipped: list[RenderError] = []
+    midnight = datetime(today.year, today.month, today.day)
+    future: list[tuple[tuple[datetime, str], Activity]] = []
+    past: list[tuple[tuple[datetime, str], Activity]] = []
     seen: set[int] = set()
     for activity in activities:
         if activity.id in seen or not shown(activity, view, window.start, window.end):
             continue
         seen.add(activity.id)
-        rendered = cache.get(activity, view)
-        if isinstance(rendered, RenderError):
-            skipped.append(rendered)
-        else:
-            events.append(rendered)
-    events.sort(key=lambda item: item[0])
+        key = (_start_key(activity), event_uid(activity.id, view))
+        (future if key[0] >= midnight else past).append((key, activity))
+    future.sort(key=_first)
+    past.sort(key=_first, reverse=True)
     head = header.to_bytes()
-    trimmed = _trim_to_budget(events, max_bytes - len(head) - len(FOOTER), today)
-    data = b"".join([head, *(body for _, body in events), FOOTER])
+    budget = max_bytes - len(head) - len(FOOTER)
+    skipped: list[RenderError] = []
+    kept_future, budget, future_full = _fill(future, view, cache, budget, skipped)
+    kept_past: list[bytes] = []
+    if not future_full:
+        kept_past, budget, _ = _fill(past, view, cache, budget, skipped)
+    kept_past.reverse()
+    events = kept_past + kept_future
+    trimmed = len(future) + len(past) - len(events) - len(skipped)
+    data = b"".join([head, *events, FOOTER])
     return RenderedFeed(data, len(events), trimmed, skipped)
 
 
-def _trim_to_budget(
-    events: list[tuple[tuple[datetime, str], bytes]], budget: int, today: date
-) -> int:
-    """Drop events until the rest fit: the oldest past ones first, then the furthest future ones."""
-    total = sum(len(body) for _, body in events)
-    if total <= budget:
-        return 0
-    midnight = datetime(today.year, today.month, today.day)
-    first = 0
-    while total > budget and first < len(events) and events[first][0][0] < midnight:
-        total -= len(events[first][1])
-        first += 1
-    last = len(events)
-    while total > budget and last > first:
-        last -= 1
-        total -= len(events[last][1])
-    trimmed = first + len(events) - last
-    del events[last:]
-    del events[:first]
-    return trimmed
+def _first(item: tuple[tuple[datetime, str], Activity]) -> tuple[datetime, str]:
+    return item[0]
+
+
+def _fill(
+    ordered: list[tuple[tuple[datetime, str], Activity]],
+    view: FeedView,
+    cache: EventCache,
+    budget: int,
+    skipped: list[RenderError],
+) -> tuple[list[bytes], int, bool]:
+    """Render in order while events fit; return them, the budget left, whether it ran out."""
+    kept: list[bytes] = []
+    for _, activity in ordered:
+        rendered = cache.get(activity, view)
+        if isinstance(rendered, RenderError):
+            skipped.append(rendered)
+            continue
+        body = rendered[1]
+        if len(body) > budget:
+            return kept, budget, True
+        kept.append(body)
+        budget -= len(body)
+    return kept, budget, False
+
+
+def _start_key(activity: Activity) -> datetime:
+    """The event's start as a sort key, without rendering it (mirrors ``event_times``)."""
+    value = activity.due if activity.kind == ActivityKind.TASK else activity.start
+    if value is None:
+        return datetime.min  # broken: rendering reports it
+    if activity.all_day:
+        return datetime(value.year, value.month, value.day)
+    return value - DEADLINE_BLOCK if activity.kind == ActivityKind.TASK else value
