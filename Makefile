@@ -51,7 +51,7 @@ test-fast: $(STAMP) ## the suite without slow, browser and PostgreSQL tests
 	$(BIN)/pytest -m "not slow and not browser and not postgres"
 
 lint: $(STAMP) ## ruff and mypy
-	$(BIN)/ruff check feedgen jobs tests
+	$(BIN)/ruff check feedgen jobs tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP) ## benchmark against the naive baseline; BENCH_ARGS='--quick --json out.json'

@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +73,9 @@ def _read_meta(engine: sa.Engine) -> dict[str, str] | None:
 
 
 def _seed(engine: sa.Engine, spec: DemoSpec, log: Log) -> float:
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+    # An hour back: the demo's last edits are then older than a cycle's lookback (10 minutes), so
+    # a cycle right after seeding does not re-read them and "no change" means none at all.
+    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=1)
     log(f"seeding a CRM of {spec.users:,} users (once; kept for later runs)...")
     started = time.perf_counter()
     counts = seed_crm(engine, spec, now=now, reset=True)

@@ -1,0 +1,120 @@
+"""``python -m bench``: benchmark feedgen against the naive baseline; see ``--help``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench import BENCH_DIR
+from bench.report import rows_json, table, targets_json, targets_table
+from bench.run import Options, run
+from bench.verdict import naive_note, sections, targets
+
+QUICK_USERS = 200
+QUICK_BUDGET = 60.0
+
+
+def parse(argv: list[str]) -> tuple[Options, Path | None]:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Benchmark feedgen's builds and cycles against a naive baseline. The CRM is "
+        "seeded once per size into --dir and reused.",
+    )
+    parser.add_argument("--users", type=int, help="users in the CRM (default 10,000 x --scale)")
+    parser.add_argument("--scale", type=float, default=1.0, help="10,000 users times this")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_USERS} users, 1 run each")
+    parser.add_argument("--repeat", type=int, help="runs of each measure (default 3; quick 1)")
+    parser.add_argument("--json", type=Path, help="write the figures to this JSON file")
+    parser.add_argument("--postgres", metavar="URL", help="use PostgreSQL (an admin URL)")
+    parser.add_argument("--dir", type=Path, default=BENCH_DIR, help="data folder (var/bench)")
+    parser.add_argument("--reseed", action="store_true", help="seed the CRM again")
+    parser.add_argument(
+        "--naive-sample", type=int, help="feeds the naive baseline builds (0: all; default 500)"
+    )
+    parser.add_argument(
+        "--budget", type=float, help="seconds after which measures stop repeating (900; quick 60)"
+    )
+    args = parser.parse_args(argv)
+    users = args.users or (QUICK_USERS if args.quick else round(10_000 * args.scale))
+    if users < 10:
+        parser.error("--users: at least 10")
+    default_sample = 0 if args.quick else 500
+    opts = Options(
+        users=users,
+        repeat=max(1, args.repeat or (1 if args.quick else 3)),
+        quick=args.quick,
+        postgres=args.postgres,
+        folder=args.dir,
+        reseed=args.reseed,
+        naive_sample=default_sample if args.naive_sample is None else args.naive_sample,
+        budget=args.budget or (QUICK_BUDGET if args.quick else 900.0),
+        render_users=50 if args.quick else 200,
+    )
+    return opts, args.json
+
+
+def meta(out: dict[str, Any], opts: Options) -> dict[str, Any]:
+    crm = out["site"].crm
+    return {
+        "users": crm.users,
+        "crm": crm.counts,
+        "feeds": out["site"].issued,
+        "database": "postgresql" if opts.postgres else "sqlite",
+        "clock": crm.now.isoformat(),
+        "seed_seconds": crm.seed_seconds,
+        "crm_reused": crm.seed_seconds is None,
+        "repeat": opts.repeat,
+        "quick": opts.quick,
+        "budget_seconds": opts.budget,
+        "elapsed_seconds": out["elapsed"],
+        "naive": {
+            **out["naive_sample"],
+            "sampled": out["naive_sample"]["feeds"] < out["naive_sample"]["of"],
+            "note": naive_note(out),
+        },
+        "python": platform.python_version(),
+        "cpus": len(os.sched_getaffinity(0)),
+    }
+
+
+def main(argv: list[str]) -> int:
+    opts, json_path = parse(argv)
+    # The demo CRM holds broken rows on purpose: feedgen's warnings about them are expected.
+    logging.basicConfig(level=logging.ERROR)
+    out = run(opts)
+    parts = sections(out)
+    verdicts = targets(out)
+    info = meta(out, opts)
+    crm = info["crm"]
+    print(
+        f"\nfeedgen benchmark: {crm['users']:,} users, {crm['activities']:,} activities, "
+        f"{crm['participants']:,} participants on {info['database']}; "
+        f"{sum(info['feeds'].values()):,} feeds; up to {opts.repeat} run(s) each, "
+        f"n shows how many ran; {info['elapsed_seconds']:.0f}s in all\n"
+    )
+    print(table(parts))
+    print(f"\n* {naive_note(out)}.")
+    print("  Cycle ratios compare with the naive full rebuild: it has no change detection.\n")
+    print(targets_table(verdicts))
+    if json_path is not None:
+        raw = {k: v for k, v in out.items() if k not in ("site", "elapsed")}
+        document = {
+            "meta": info,
+            "sections": rows_json(parts),
+            "targets": targets_json(verdicts),
+            "raw": raw,
+        }
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(document, indent=2, default=str))
+        print(f"\nfigures written to {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
