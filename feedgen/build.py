@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine, bindparam, select, update
 
-from . import changes, source, state
+from . import changes, parallel, source, state
 from .cdn import NoopPurger, Purger
 from .config import Config
 from .content import FeedView
@@ -58,6 +58,15 @@ class RunReport:
     @property
     def skipped_activities(self) -> int:
         return len(self.skipped_ids)
+
+    def merge(self, other: RunReport) -> None:
+        """Add the counts of a part of this run (built in another process)."""
+        for name in ("feeds_built", "uploaded", "unchanged", "failed", "events"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.bytes_uploaded += other.bytes_uploaded
+        self.trimmed_feeds += other.trimmed_feeds
+        self.errors.update(other.errors)
+        self.skipped_ids |= other.skipped_ids
 
     def summary(self) -> str:
         return (
@@ -151,24 +160,38 @@ class Builder:
         report.deleted += done
 
     def _build_dirty(self, report: RunReport, only: Sequence[int] | None = None) -> None:
+        with self.engine.connect() as conn:
+            users = source.load_users(conn)
+            teams = source.load_teams(conn)
+            order = self._build_order(conn, teams, only)
+        chunks = [list(chunk) for chunk in source.chunks(order, self.config.worker.batch_size)]
+        if len(chunks) > 1 and parallel.usable(self.config):
+            parallel.build_chunks(self.config, chunks, self.now(), report)
+        else:
+            self.build_chunks(chunks, users, teams, report)
+
+    def build_chunks(
+        self,
+        chunks: Sequence[Sequence[int]],
+        users: dict[int, User],
+        teams: dict[int, Team],
+        report: RunReport,
+    ) -> None:
+        """Claim and build each chunk of feed ids, one transaction each."""
         publisher = Publisher(
             self.storage, self.config.cache_control, self.config.storage.upload_workers
         )
         cache = EventCache()
         try:
-            with self.engine.connect() as conn:
-                users = source.load_users(conn)
-                teams = source.load_teams(conn)
-                order = self._build_order(conn, teams, only)
-            for chunk in source.chunks(order, self.config.worker.batch_size):
+            for chunk in chunks:
                 with self.engine.begin() as conn:
                     rows = self._claim(conn, chunk)
                     if rows:
                         self._build_batch(conn, rows, users, teams, cache, publisher, report)
         finally:
             publisher.close()
-        report.uploaded = publisher.uploaded
-        report.bytes_uploaded = publisher.bytes
+        report.uploaded += publisher.uploaded
+        report.bytes_uploaded += publisher.bytes
 
     def _build_order(
         self, conn: Connection, teams: dict[int, Team], only: Sequence[int] | None

@@ -63,6 +63,7 @@ class WorkerConfig:
     reconcile_at: time = time(3, 0)
     lookback_seconds: int = 600
     batch_size: int = 200
+    processes: int = 1
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,7 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "reconcile_at": _clock_time,
             "lookback_seconds": _int(0, 7 * 24 * 3600),
             "batch_size": _int(1, 100_000),
+            "processes": _int(1, 64),
         },
     ),
     "logging": (LoggingConfig, {"level": _log_level}),
