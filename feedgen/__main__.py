@@ -1,3 +1,5 @@
 from feedgen.cli import cli
 
-cli(prog_name="feedgen")
+# The guard matters: worker processes (spawned) import the main module again.
+if __name__ == "__main__":
+    cli(prog_name="feedgen")

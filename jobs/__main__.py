@@ -2,4 +2,6 @@
 
 from feedgen.cli import cli
 
-cli(args=["worker"], prog_name="feedgen")
+# The guard matters: worker processes (spawned) import the main module again.
+if __name__ == "__main__":
+    cli(args=["worker"], prog_name="feedgen")
