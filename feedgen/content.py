@@ -191,7 +191,7 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
     )
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=8_192)
 def _person(name: str, email: str | None) -> Person | None:
     """A person with a writable address, or None. Cached: the same colleagues recur all day."""
     address = safe_email(email)

@@ -113,7 +113,7 @@ def event_bytes(content: EventContent) -> bytes:
     return "\r\n".join(lines).encode()
 
 
-@lru_cache(maxsize=65_536)
+@lru_cache(maxsize=8_192)
 def _address_line(name: str, person: Person) -> str:
     """An ATTENDEE or ORGANIZER line, folded. Cached: the same people recur on many events."""
     cn = cn_param(person.name or str(person.email))
