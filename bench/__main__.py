@@ -13,7 +13,7 @@ from typing import Any
 
 from bench import BENCH_DIR
 from bench.report import rows_json, table, targets_json, targets_table
-from bench.run import Options, run
+from bench.run import Busy, Options, exclusive, run
 from bench.verdict import naive_note, sections, targets
 
 QUICK_USERS = 200
@@ -40,6 +40,9 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
     parser.add_argument(
         "--budget", type=float, help="seconds after which measures stop repeating (900; quick 60)"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="feedgen's worker.processes (default 1)"
+    )
     args = parser.parse_args(argv)
     users = args.users or (QUICK_USERS if args.quick else round(10_000 * args.scale))
     if users < 10:
@@ -55,6 +58,7 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
         naive_sample=default_sample if args.naive_sample is None else args.naive_sample,
         budget=args.budget or (QUICK_BUDGET if args.quick else 900.0),
         render_users=50 if args.quick else 200,
+        processes=max(1, args.processes),
     )
     return opts, args.json
 
@@ -70,6 +74,7 @@ def meta(out: dict[str, Any], opts: Options) -> dict[str, Any]:
         "seed_seconds": crm.seed_seconds,
         "crm_reused": crm.seed_seconds is None,
         "repeat": opts.repeat,
+        "processes": opts.processes,
         "quick": opts.quick,
         "budget_seconds": opts.budget,
         "elapsed_seconds": out["elapsed"],
@@ -87,7 +92,12 @@ def main(argv: list[str]) -> int:
     opts, json_path = parse(argv)
     # The demo CRM holds broken rows on purpose: feedgen's warnings about them are expected.
     logging.basicConfig(level=logging.ERROR)
-    out = run(opts)
+    try:
+        with exclusive(opts.folder):
+            out = run(opts)
+    except Busy as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     parts = sections(out)
     verdicts = targets(out)
     info = meta(out, opts)
@@ -95,12 +105,19 @@ def main(argv: list[str]) -> int:
     print(
         f"\nfeedgen benchmark: {crm['users']:,} users, {crm['activities']:,} activities, "
         f"{crm['participants']:,} participants on {info['database']}; "
-        f"{sum(info['feeds'].values()):,} feeds; up to {opts.repeat} run(s) each, "
+        f"{sum(info['feeds'].values()):,} feeds; feedgen on {opts.processes} process(es); "
+        f"up to {opts.repeat} run(s) each, "
         f"n shows how many ran; {info['elapsed_seconds']:.0f}s in all\n"
     )
     print(table(parts))
     print(f"\n* {naive_note(out)}.")
-    print("  Cycle ratios compare with the naive full rebuild: it has no change detection.\n")
+    print("  Cycle ratios compare with the naive full rebuild: it has no change detection.")
+    if opts.processes > 1:
+        print(
+            "  With several processes, SQL statements are the coordinating process's only, and "
+            "peak RSS is the largest single process's (wait4 reports the maximum)."
+        )
+    print()
     print(targets_table(verdicts))
     if json_path is not None:
         raw = {k: v for k, v in out.items() if k not in ("site", "elapsed")}

@@ -22,16 +22,19 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import ROOT
-from feedgen.config import Config, DatabaseConfig, StorageConfig
+from feedgen.config import Config, DatabaseConfig, StorageConfig, WorkerConfig
 
 BUCKET = "feedgen-bench"
 REGION = "us-east-1"
 
 
-def bench_config(db_url: str, storage_url: str, endpoint: str | None = None) -> Config:
+def bench_config(
+    db_url: str, storage_url: str, endpoint: str | None = None, processes: int = 1
+) -> Config:
     """feedgen's configuration, built in code: defaults except where the data and storage are."""
     storage = StorageConfig(url=storage_url, region=REGION, endpoint_url=endpoint)
-    return Config(database=DatabaseConfig(url=db_url), storage=storage)
+    worker = WorkerConfig(processes=processes)
+    return Config(database=DatabaseConfig(url=db_url), storage=storage, worker=worker)
 
 
 class SqlCounter:
@@ -85,7 +88,9 @@ def _feedgen(task: dict[str, Any]) -> dict[str, Any]:
     from feedgen.db import open_engine
     from feedgen.storage import open_storage
 
-    config = bench_config(task["db"], task["storage"], task.get("endpoint"))
+    config = bench_config(
+        task["db"], task["storage"], task.get("endpoint"), task.get("processes", 1)
+    )
     engine = open_engine(task["db"])
     storage = open_storage(config.storage)
     now = datetime.fromisoformat(task["now"])

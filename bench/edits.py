@@ -33,6 +33,7 @@ class Edits:
     operations: Counter[str] = field(default_factory=Counter)
     audience: set[int] = field(default_factory=set)
     expected_keys: set[str] = field(default_factory=set)
+    team_keys: set[str] = field(default_factory=set)
 
 
 def _crm_now() -> datetime:
@@ -99,7 +100,8 @@ def apply(engine: sa.Engine, fraction: float, today: datetime, seed: int) -> Edi
     for user_id in edits.audience:
         if ("user", user_id) in feeds:
             edits.expected_keys.add(feeds["user", user_id])
-            edits.expected_keys |= {feeds["team", t] for t in teams_of[user_id]}
+            edits.team_keys |= {feeds["team", t] for t in teams_of[user_id]}
+    edits.expected_keys |= edits.team_keys
     return edits
 
 

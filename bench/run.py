@@ -7,11 +7,13 @@ the projected end stays within ``budget`` seconds; the table says how many runs 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +40,7 @@ class Options:
     change_fraction: float = 0.01
     budget: float = 900.0
     render_users: int = 200
+    processes: int = 1  # feedgen's worker.processes for its builds and cycles
 
 
 class Clock:
@@ -50,6 +53,23 @@ class Clock:
 
     def log(self, message: str) -> None:
         print(f"[{self.elapsed:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+
+class Busy(Exception):
+    """Raised when another benchmark is running on the same data folder."""
+
+
+@contextmanager
+def exclusive(folder: Path) -> Iterator[None]:
+    """Hold the data folder for the whole run: two runs would overwrite each other's working
+    databases, and on two cores each would time the other's load as well."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / ".lock").open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Busy(f"another benchmark is running in {folder}; wait or pass --dir") from None
+        yield
 
 
 def rss_sizes(users: int) -> list[int]:
@@ -83,7 +103,8 @@ class Site:
         for folder in (self.feeds_dir, self.naive_dir):
             shutil.rmtree(folder, ignore_errors=True)
         self.local_url = f"file://{self.feeds_dir}"
-        self.config = bench_config(self.crm.url, self.local_url)
+        self.processes = opts.processes
+        self.config = bench_config(self.crm.url, self.local_url, processes=opts.processes)
         started = time.perf_counter()
         self.issued = data.issue_feeds(self.engine, self.crm.now, self.config.default_options())
         self.issue_seconds = time.perf_counter() - started
@@ -96,7 +117,14 @@ class Site:
         self.index_seconds = time.perf_counter() - started
 
     def task(self, **extra: Any) -> dict[str, Any]:
-        return {"mode": "feedgen", "db": self.crm.url, "now": self.crm.now.isoformat(), **extra}
+        now = self.crm.now.isoformat()
+        return {
+            "mode": "feedgen",
+            "db": self.crm.url,
+            "now": now,
+            "processes": self.processes,
+            **extra,
+        }
 
     def feed_ids(self) -> list[int]:
         f = state.feeds
@@ -139,6 +167,8 @@ class Site:
                     "users_changed": len(plan.users),
                     "operations": dict(plan.operations),
                     "feeds_expected": len(expected),
+                    "team_feeds_expected": len(plan.team_keys),
+                    "events": report.events,
                     "feeds_rebuilt": report.feeds_built,
                     "uploaded": report.uploaded,
                     "objects_changed": len(content),

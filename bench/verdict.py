@@ -97,7 +97,9 @@ def sections(out: dict[str, Any]) -> list[tuple[str, list[Row]]]:
         Row("wall time", [r["wall"] for r in changed], "s", naive_local["wall"], "faster", "*"),
         Row("users changed", [r["users_changed"] for r in changed]),
         Row("feeds affected (expected)", [r["feeds_expected"] for r in changed]),
+        Row("  of which team feeds", [r["team_feeds_expected"] for r in changed]),
         Row("feeds rebuilt", [r["feeds_rebuilt"] for r in changed]),
+        Row("events in the rebuilt feeds", [r["events"] for r in changed]),
         Row(
             "objects uploaded",
             [r["uploaded"] for r in changed],

@@ -79,6 +79,7 @@ def test_cycles_and_rendering(report: dict[str, Any]) -> None:
     for run in raw["changed"]:
         assert run["users_changed"] >= 1
         assert run["feeds_expected"] >= run["users_changed"]
+        assert 0 < run["team_feeds_expected"] < run["feeds_expected"]
         assert run["check"], run  # exactly the affected feeds changed, and only they were written
     rates = raw["render"]["runs"]
     assert all(rate > 0 for values in rates.values() for rate in values)
