@@ -21,14 +21,24 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from . import changes, parallel, source, state
 from .cdn import NoopPurger, Purger
 from .config import Config
-from .content import FeedView
+from .content import FeedView, event_uid
 from .detect import detect as detect_changes
 from .errors import RenderError
 from .feeds import active_feeds, feed_from_row, object_key, page_key
 from .model import Feed, SubjectKind, Team, User, Window
+from .patch import patch_feed
 from .publish import Publisher, Upload, clean_storage, content_hash, ensure_robots
 from .publish import process_deletions as _process_deletions
-from .render import CalendarHeader, EventCache, render_feed
+from .render import (
+    CalendarHeader,
+    EventCache,
+    Item,
+    LeftOut,
+    RenderedFeed,
+    render_feed,
+    shown,
+    start_key,
+)
 from .storage import Storage
 from .tokens import redact
 
@@ -49,6 +59,7 @@ class RunReport:
     events: int = 0
     bytes_uploaded: int = 0
     trimmed_feeds: int = 0
+    patched: int = 0
     deleted: int = 0
     changed_activities: int = 0
     seconds: float = 0.0
@@ -65,13 +76,15 @@ class RunReport:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.bytes_uploaded += other.bytes_uploaded
         self.trimmed_feeds += other.trimmed_feeds
+        self.patched += other.patched
         self.errors.update(other.errors)
         self.skipped_ids |= other.skipped_ids
 
     def summary(self) -> str:
         return (
             f"{self.kind}: {self.feeds_built} feed(s) built, {self.uploaded} uploaded, "
-            f"{self.unchanged} unchanged, {self.failed} failed, {self.events} events, "
+            f"{self.unchanged} unchanged, {self.failed} failed, {self.patched} patched, "
+            f"{self.events} events, "
             f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
             f"in {self.seconds:.2f}s"
         )
@@ -112,7 +125,7 @@ class Builder:
         started = clock.perf_counter()
         self.detect(report, full=True)
         with self.engine.begin() as conn:
-            conn.execute(update(state.builds).values(dirty=True))
+            conn.execute(update(state.builds).values(**state.FULL_BUILD))
         self._delete_queued(report)
         self._build_dirty(report)
         with self.engine.connect() as conn:
@@ -131,7 +144,7 @@ class Builder:
         self.detect(report)
         b = state.builds
         with self.engine.begin() as conn:
-            values: dict[str, Any] = {"dirty": True}
+            values: dict[str, Any] = dict(state.FULL_BUILD)
             if force:
                 values["content_hash"] = None
             query = update(b).values(**values)
@@ -143,6 +156,29 @@ class Builder:
         ensure_robots(self.storage, self.config.cache_control)
         report.seconds = clock.perf_counter() - started
         return report
+
+    def preview(self, feed_id: int) -> RenderedFeed:
+        """The feed as a full build would write it now; stores and changes nothing.
+
+        An incremental update of a team feed must give exactly these bytes.
+        """
+        today = self.now().date()
+        with self.engine.connect() as conn:
+            users = source.load_users(conn)
+            teams = source.load_teams(conn)
+            row = conn.execute(select(state.feeds).where(state.feeds.c.id == feed_id)).one()
+            feed = feed_from_row(row)
+            audience = self._audience(feed, users, teams)
+            batch = source.load_batch(conn, audience, feed.options.window(today), users)
+        header, view = self._header_and_view(feed, audience, users, teams)
+        return render_feed(
+            header,
+            view,
+            batch.for_users(audience),
+            today=today,
+            max_bytes=self.config.publish.max_feed_bytes,
+            cache=EventCache(),
+        )
 
     # --- detection ----------------------------------------------------------------------------
 
@@ -224,7 +260,16 @@ class Builder:
         """Lock the feeds of ``feed_ids`` that are still dirty and that no other worker holds."""
         b, f = state.builds, state.feeds
         query = (
-            select(f, b.c.content_hash, b.c.object_key.label("stored_key"))
+            select(
+                f,
+                b.c.content_hash,
+                b.c.object_key.label("stored_key"),
+                b.c.pending_ids,
+                b.c.left_out,
+                b.c.built_at,
+                b.c.trimmed,
+                b.c.skipped,
+            )
             .join(b, b.c.feed_id == f.c.id)
             .where(b.c.dirty.is_(True), f.c.revoked_at.is_(None), f.c.id.in_(list(feed_ids)))
         )
@@ -245,6 +290,7 @@ class Builder:
     ) -> None:
         results: dict[int, dict[str, Any]] = {}
         errors: dict[int, str] = {}
+        rows = self._patch_team_feeds(conn, rows, users, teams, cache, publisher, report, results)
         for group in self._groups(rows, users, teams):
             self._build_group(group, conn, users, teams, cache, publisher, report, results, errors)
         errors.update(publisher.wait())
@@ -271,7 +317,7 @@ class Builder:
                 seen = set()
             groups[-1].append((feed, row, audience))
             seen.update(audience)
-        return groups
+        return [group for group in groups if group]
 
     def _build_group(
         self,
@@ -332,6 +378,57 @@ class Builder:
         report: RunReport,
     ) -> dict[str, Any]:
         publish = self.config.publish
+        header, view = self._header_and_view(feed, audience, users, teams)
+        rendered = render_feed(
+            header,
+            view,
+            batch.for_users(audience),
+            today=today,
+            max_bytes=publish.max_feed_bytes,
+            cache=cache,
+        )
+        self._warn(rendered.skipped, report)
+        return self._publish(feed, row, rendered, header.name, publisher)
+
+    def _publish(
+        self,
+        feed: Feed,
+        row: Any,
+        rendered: RenderedFeed,
+        name: str,
+        publisher: Publisher,
+        skipped: int | None = None,
+    ) -> dict[str, Any]:
+        """Upload the feed when its bytes changed (and its page when its key is new)."""
+        digest = content_hash(rendered.data)
+        key = object_key(feed.token)
+        new_key = row.stored_key != key
+        upload = new_key or digest != row.content_hash
+        if upload:
+            publisher.submit(Upload(feed.id, key, rendered.data))
+        if new_key:
+            from .subscribe import page_html, subscribe_links
+
+            links = subscribe_links(f"{self.config.publish.public_base_url}/{key}", name)
+            page = page_html(links, name)
+            publisher.submit(
+                Upload(feed.id, page_key(feed.token), page, "text/html; charset=utf-8")
+            )
+        return {
+            "hash": digest,
+            "key": key,
+            "size": len(rendered.data),
+            "events": rendered.event_count,
+            "trimmed": rendered.trimmed,
+            "skipped": len(rendered.skipped) if skipped is None else skipped,
+            "left_out": rendered.left_out.to_text() if rendered.left_out else None,
+            "uploaded": upload,
+        }
+
+    def _header_and_view(
+        self, feed: Feed, audience: list[int], users: dict[int, User], teams: dict[int, Team]
+    ) -> tuple[CalendarHeader, FeedView]:
+        publish = self.config.publish
         if feed.subject_kind == SubjectKind.USER:
             user = users.get(feed.subject_id)
             name = publish.calendar_name.format(name=user.name if user else "?")
@@ -350,39 +447,115 @@ class Builder:
                 team_id=feed.subject_id,
                 team_member_ids=frozenset(audience),
             )
-        header = CalendarHeader(name, zone, publish.refresh_minutes)
-        rendered = render_feed(
-            header,
-            view,
-            batch.for_users(audience),
-            today=today,
-            max_bytes=publish.max_feed_bytes,
-            cache=cache,
-        )
-        self._warn(rendered.skipped, report)
-        digest = content_hash(rendered.data)
-        key = object_key(feed.token)
-        new_key = row.stored_key != key
-        upload = new_key or digest != row.content_hash
-        if upload:
-            publisher.submit(Upload(feed.id, key, rendered.data))
-        if new_key:
-            from .subscribe import page_html, subscribe_links
+        return CalendarHeader(name, zone, publish.refresh_minutes), view
 
-            links = subscribe_links(f"{publish.public_base_url}/{key}", name)
-            page = page_html(links, name)
-            publisher.submit(
-                Upload(feed.id, page_key(feed.token), page, "text/html; charset=utf-8")
-            )
-        return {
-            "hash": digest,
-            "key": key,
-            "size": len(rendered.data),
-            "events": rendered.event_count,
-            "trimmed": rendered.trimmed,
-            "skipped": len(rendered.skipped),
-            "uploaded": upload,
-        }
+    # --- incremental team feeds ---------------------------------------------------------------
+
+    def _patch_team_feeds(
+        self,
+        conn: Connection,
+        rows: list[Any],
+        users: dict[int, User],
+        teams: dict[int, Team],
+        cache: EventCache,
+        publisher: Publisher,
+        report: RunReport,
+        results: dict[int, dict[str, Any]],
+    ) -> list[Any]:
+        """Patch the team feeds that only activity changes touched; return the rows left to build.
+
+        The changed activities of all of them are read at once: a few rows, instead of every
+        member's activities.
+        """
+        today = self.now().date()
+        candidates = []
+        for row in rows:
+            feed = feed_from_row(row)
+            pending = self._patchable(feed, row, today)
+            if pending is not None:
+                candidates.append((feed, row, pending))
+        if not candidates:
+            return rows
+        windows = [feed.options.window(today) for feed, _, _ in candidates]
+        window = Window(min(w.start for w in windows), max(w.end for w in windows))
+        changed = sorted({i for _, _, pending in candidates for i in pending})
+        batch = source.load_activities(conn, changed, window, users)
+        self._warn(batch.errors, report)
+        done = set()
+        for feed, row, pending in candidates:
+            try:
+                result = self._patch_one(
+                    feed, row, pending, batch, users, teams, cache, publisher, report
+                )
+            except Exception:  # a bug here must cost a full build, not the feed
+                log.exception("feed %s (%s) could not be patched", feed.id, redact(feed.token))
+                result = None
+            if result is not None:
+                results[feed.id] = result
+                report.patched += 1
+                done.add(feed.id)
+        return [row for row in rows if row.id not in done]
+
+    def _patchable(self, feed: Feed, row: Any, today: date) -> set[int] | None:
+        """The activities to replace in this feed's last bytes, or None to build it in full."""
+        if (
+            feed.subject_kind != SubjectKind.TEAM
+            or row.pending_ids is None
+            or row.content_hash is None
+            or row.stored_key != object_key(feed.token)
+            or row.built_at is None
+            or row.built_at.date() != today  # the window and "today" moved
+            or feed.options.tasks_as_todo  # VTODO comes from icalendar: not parsed back here
+        ):
+            return None
+        pending = {int(part) for part in row.pending_ids.split(",") if part}
+        return pending if len(pending) <= changes.MOST_TRACKED else None
+
+    def _patch_one(
+        self,
+        feed: Feed,
+        row: Any,
+        pending: set[int],
+        batch: source.Batch,
+        users: dict[int, User],
+        teams: dict[int, Team],
+        cache: EventCache,
+        publisher: Publisher,
+        report: RunReport,
+    ) -> dict[str, Any] | None:
+        today = self.now().date()
+        previous = self.storage.get(object_key(feed.token))
+        if previous is None or content_hash(previous) != row.content_hash:
+            return None  # the object is not what the last build wrote
+        audience = self._audience(feed, users, teams)
+        header, view = self._header_and_view(feed, audience, users, teams)
+        window = feed.options.window(today)
+        fresh: list[Item] = [
+            ((start_key(activity), event_uid(activity.id, view)), activity)
+            for activity in batch.for_users(audience)
+            if activity.id in pending and shown(activity, view, window.start, window.end)
+        ]
+        left_out = LeftOut.from_text(row.left_out) if row.left_out else None
+        rendered = patch_feed(
+            previous,
+            header.to_bytes(),
+            pending,
+            fresh,
+            view,
+            cache,
+            today=today,
+            max_bytes=self.config.publish.max_feed_bytes,
+            left_out=left_out,
+        )
+        if rendered is None:
+            return None
+        if left_out is not None and rendered.left_out is not None:
+            # Events beyond the old boundary are not in the old bytes: count them as before.
+            rendered.trimmed += row.trimmed
+        self._warn(rendered.skipped, report)
+        # Broken activities that did not change are not in the old bytes either: keep their count.
+        skipped = max(row.skipped, len(rendered.skipped))
+        return self._publish(feed, row, rendered, header.name, publisher, skipped)
 
     def _record(
         self,
@@ -412,6 +585,7 @@ class Builder:
                     "b_events": result["events"],
                     "b_trimmed": result["trimmed"],
                     "b_skipped": result["skipped"],
+                    "b_left_out": result["left_out"],
                     "b_now": now,
                 }
             )
@@ -427,6 +601,8 @@ class Builder:
                     event_count=bindparam("b_events"),
                     trimmed=bindparam("b_trimmed"),
                     skipped=bindparam("b_skipped"),
+                    left_out=bindparam("b_left_out"),
+                    pending_ids="",
                     built_at=bindparam("b_now"),
                     failures=0,
                     last_error=None,

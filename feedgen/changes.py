@@ -25,6 +25,8 @@ from .model import FeedOptions, Window
 from .source import as_utc_naive, chunks
 
 PAGE = 20_000
+# Past this many changed activities in one pass, team feeds are rebuilt in full rather than patched.
+MOST_TRACKED = 5_000
 CURSOR_CYCLE = "cycle_started_at"
 CURSOR_DAY = "window_day"
 
@@ -37,6 +39,12 @@ _ix = state.activity_index
 class Changes:
     users: set[int] = field(default_factory=set)
     teams: set[int] = field(default_factory=set)
+    # Users whose own data changed (name, zone, membership, window edges): every team feed that
+    # shows them is built in full.
+    redrawn: set[int] = field(default_factory=set)
+    # The changed activities and the users whose feeds showed or show them; None when too many
+    # to track (or a full pass), which builds team feeds in full.
+    activity_users: dict[int, set[int]] | None = field(default_factory=dict)
     activities_seen: int = 0
     activities_changed: int = 0
     activities_vanished: int = 0
@@ -45,6 +53,13 @@ class Changes:
     def merge(self, other: Changes) -> None:
         self.users |= other.users
         self.teams |= other.teams
+        self.redrawn |= other.redrawn
+        if self.activity_users is None or other.activity_users is None:
+            self.activity_users = None
+        else:
+            self.activity_users.update(other.activity_users)
+            if len(self.activity_users) > MOST_TRACKED:
+                self.activity_users = None
         self.activities_seen += other.activities_seen
         self.activities_changed += other.activities_changed
         self.activities_vanished += other.activities_vanished
@@ -74,7 +89,7 @@ def sync_activities(conn: Connection, since: datetime | None) -> Changes:
 
     Pages through the rows in id order, so memory stays flat even on the first, full pass.
     """
-    changes = Changes()
+    changes = Changes(activity_users=None if since is None else {})
     after = 0
     while True:
         query = select(_a.c.id, _a.c.owner_id, _a.c.updated_at).where(_a.c.id > after)
@@ -111,15 +126,18 @@ def _sync_page(conn: Connection, rows: Sequence[Any]) -> Changes:
         ):
             audience[activity_id].add(user_id)
     inserts, updates = [], []
+    touched: dict[int, set[int]] = {}
     for row in changed:
         users = audience[row.id]
-        changes.users |= users
         record = {"activity_id": row.id, "version": versions[row.id], "user_ids": _ids_text(users)}
         if row.id in known:
-            changes.users |= _ids(known[row.id][1])
+            users = users | _ids(known[row.id][1])
             updates.append(record)
         else:
             inserts.append(record)
+        changes.users |= users
+        touched[row.id] = users
+    changes.activity_users = touched if len(touched) <= MOST_TRACKED else None
     if inserts:
         conn.execute(insert(_ix), inserts)
     if updates:
@@ -151,7 +169,12 @@ def find_vanished(conn: Connection) -> Changes:
     for part in chunks([row.activity_id for row in gone]):
         conn.execute(delete(_ix).where(_ix.c.activity_id.in_(part)))
     for row in gone:
-        changes.users |= _ids(row.user_ids)
+        users = _ids(row.user_ids)
+        changes.users |= users
+        if changes.activity_users is not None:
+            changes.activity_users[row.activity_id] = users
+    if len(gone) > MOST_TRACKED:
+        changes.activity_users = None
     changes.activities_vanished = len(gone)
     return changes
 
@@ -189,11 +212,14 @@ def sync_subjects(conn: Connection) -> Changes:
         kind, subject_id = key
         if kind == "user":
             changes.users.add(subject_id)
+            changes.redrawn.add(subject_id)
         else:
             changes.teams.add(subject_id)
             # Members who joined or left: their own feeds are unchanged, but the team's is not.
             old_members = _ids(old.rsplit("|", 1)[-1]) if old is not None else set()
-            changes.users |= old_members ^ _ids(fingerprint.rsplit("|", 1)[-1])
+            moved = old_members ^ _ids(fingerprint.rsplit("|", 1)[-1])
+            changes.users |= moved
+            changes.redrawn |= moved
         record = {"b_kind": kind, "b_id": subject_id, "b_fp": fingerprint}
         (updates if old is not None else inserts).append(record)
     if inserts:
@@ -213,7 +239,11 @@ def sync_subjects(conn: Connection) -> Changes:
             updates,
         )
     for kind, subject_id in set(known) - set(current):
-        (changes.users if kind == "user" else changes.teams).add(subject_id)
+        if kind == "user":
+            changes.users.add(subject_id)
+            changes.redrawn.add(subject_id)
+        else:
+            changes.teams.add(subject_id)
         conn.execute(delete(si).where(si.c.subject_kind == kind, si.c.subject_id == subject_id))
     return changes
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, select, text, update
 
 from . import changes, source, state
 from .feeds import active_feeds
@@ -40,7 +40,9 @@ def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False)
             else:
                 found.window_moved = True
                 windows = changes.option_windows(f.options for f in active_feeds(conn))
-                found.users |= changes.window_edges(conn, windows, old_day, today)
+                edges = changes.window_edges(conn, windows, old_day, today)
+                found.users |= edges
+                found.redrawn |= edges
         mark_dirty(conn, found, everything)
         changes.set_cursor(conn, changes.CURSOR_CYCLE, started_at.isoformat())
         changes.set_cursor(conn, changes.CURSOR_DAY, today.isoformat())
@@ -48,19 +50,50 @@ def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False)
 
 
 def mark_dirty(conn: Connection, found: changes.Changes, everything: bool) -> None:
-    """Mark the feeds of the users and teams in ``found`` (and of those users' teams)."""
+    """Mark the feeds of the users and teams in ``found`` (and of those users' teams).
+
+    A team feed that only activity changes touched keeps the list of those activities, so the
+    build can patch it (``patch``); anything else about a team marks it for a full build.
+    """
     b, f = state.builds, state.feeds
     if everything:
-        conn.execute(update(b).values(dirty=True))
+        conn.execute(update(b).values(**state.FULL_BUILD))
         return
-    teams = set(found.teams)
+    whole = set(found.teams)
+    patches: dict[int, set[int]] = {}
     if found.users:
+        teams_of: dict[int, list[int]] = {}
         for team in source.load_teams(conn).values():
-            if found.users.intersection(team.member_ids):
-                teams.add(team.id)
-    for kind, ids in ((SubjectKind.USER, found.users), (SubjectKind.TEAM, teams)):
+            members = set(team.member_ids)
+            if found.users & members:
+                if found.redrawn & members or found.activity_users is None:
+                    whole.add(team.id)
+                else:
+                    patches[team.id] = set()
+            for member in members:
+                teams_of.setdefault(member, []).append(team.id)
+        for activity_id, users in (found.activity_users or {}).items():
+            for user_id in users:
+                for team_id in teams_of.get(user_id, ()):
+                    if team_id in patches:
+                        patches[team_id].add(activity_id)
+    for kind, ids in ((SubjectKind.USER, found.users), (SubjectKind.TEAM, whole)):
         for part in source.chunks(sorted(ids)):
             feed_ids = select(f.c.id).where(
                 f.c.subject_kind == kind.value, f.c.subject_id.in_(part)
             )
-            conn.execute(update(b).where(b.c.feed_id.in_(feed_ids)).values(dirty=True))
+            conn.execute(update(b).where(b.c.feed_id.in_(feed_ids)).values(**state.FULL_BUILD))
+    if patches:
+        # Appending to NULL stays NULL: a feed already due for a full build stays due for one.
+        team_feed = select(f.c.id).where(
+            f.c.subject_kind == SubjectKind.TEAM.value, f.c.subject_id == bindparam("b_team")
+        )
+        conn.execute(
+            update(b)
+            .where(b.c.feed_id.in_(team_feed.scalar_subquery()))
+            .values(dirty=True, pending_ids=b.c.pending_ids + bindparam("b_ids")),
+            [
+                {"b_team": team_id, "b_ids": "".join(f",{i}" for i in sorted(ids))}
+                for team_id, ids in sorted(patches.items())
+            ],
+        )

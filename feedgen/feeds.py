@@ -120,7 +120,8 @@ def _queue_deletion(conn: Connection, token: str, now: datetime) -> None:
 
 
 def _mark_dirty(conn: Connection, feed_id: int) -> None:
-    conn.execute(update(state.builds).where(state.builds.c.feed_id == feed_id).values(dirty=True))
+    b = state.builds
+    conn.execute(update(b).where(b.c.feed_id == feed_id).values(**state.FULL_BUILD))
 
 
 def rotate_feed(conn: Connection, kind: SubjectKind, subject_id: int, now: datetime) -> Feed:

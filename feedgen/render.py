@@ -120,16 +120,38 @@ def _address_line(name: str, person: Person) -> str:
     return fold_line(f"{name};{cn}:mailto:{person.email}")
 
 
+@dataclass(frozen=True)
+class LeftOut:
+    """The first event a size budget left out: where a trimmed feed's kept events end."""
+
+    future: bool
+    key: tuple[datetime, str]
+    size: int
+
+    def to_text(self) -> str:
+        # The UID goes last: it is the only part that could hold the separator.
+        start = self.key[0].isoformat()
+        return f"{'F' if self.future else 'P'}|{start}|{self.size}|{self.key[1]}"
+
+    @classmethod
+    def from_text(cls, text: str) -> LeftOut:
+        region, start, size, uid = text.split("|", 3)
+        return cls(region == "F", (datetime.fromisoformat(start), uid), int(size))
+
+
 @dataclass
 class RenderedFeed:
     data: bytes
     event_count: int
     trimmed: int = 0
     skipped: list[RenderError] = field(default_factory=list)
+    left_out: LeftOut | None = None
 
 
 # (sort key, bytes) of a rendered event, or the reason it cannot be one.
 _Rendered = tuple[tuple[datetime, str], bytes] | RenderError
+# An event to place in a feed: its sort key, and its activity (rendered on demand) or its bytes.
+Item = tuple[tuple[datetime, str], "Activity | bytes"]
 
 
 class EventCache:
@@ -205,59 +227,81 @@ def render_feed(
     large team overview does not render the events it would drop.
     """
     window = view.options.window(today)
-    midnight = datetime(today.year, today.month, today.day)
-    future: list[tuple[tuple[datetime, str], Activity]] = []
-    past: list[tuple[tuple[datetime, str], Activity]] = []
+    items: list[Item] = []
     seen: set[int] = set()
     for activity in activities:
         if activity.id in seen or not shown(activity, view, window.start, window.end):
             continue
         seen.add(activity.id)
-        key = (_start_key(activity), event_uid(activity.id, view))
-        (future if key[0] >= midnight else past).append((key, activity))
-    future.sort(key=_first)
-    past.sort(key=_first, reverse=True)
-    head = header.to_bytes()
+        items.append(((start_key(activity), event_uid(activity.id, view)), activity))
+    return assemble(header.to_bytes(), items, view, cache, today=today, max_bytes=max_bytes)
+
+
+def assemble(
+    head: bytes,
+    items: list[Item],
+    view: FeedView,
+    cache: EventCache,
+    *,
+    today: date,
+    max_bytes: int,
+    stop_at: LeftOut | None = None,
+) -> RenderedFeed:
+    """The feed's bytes from its events: future ones from today on, then past ones back in time,
+    while they fit; written in order of start and UID.
+
+    ``stop_at`` (for incremental updates) is an event known to follow ``items`` in that order,
+    with its size: it is the next candidate when every item fits.
+    """
+    midnight = datetime(today.year, today.month, today.day)
+    future = sorted((item for item in items if item[0][0] >= midnight), key=_first)
+    past = sorted((item for item in items if item[0][0] < midnight), key=_first, reverse=True)
     budget = max_bytes - len(head) - len(FOOTER)
     skipped: list[RenderError] = []
-    kept_future, budget, future_full = _fill(future, view, cache, budget, skipped)
+    kept_future, budget, left_out = _fill(future, True, view, cache, budget, skipped)
     kept_past: list[bytes] = []
-    if not future_full:
-        kept_past, budget, _ = _fill(past, view, cache, budget, skipped)
+    if left_out is None:
+        kept_past, budget, left_out = _fill(past, False, view, cache, budget, skipped)
+    if left_out is None and stop_at is not None and stop_at.size > budget:
+        left_out = stop_at
     kept_past.reverse()
     events = kept_past + kept_future
     trimmed = len(future) + len(past) - len(events) - len(skipped)
     data = b"".join([head, *events, FOOTER])
-    return RenderedFeed(data, len(events), trimmed, skipped)
+    return RenderedFeed(data, len(events), trimmed, skipped, left_out)
 
 
-def _first(item: tuple[tuple[datetime, str], Activity]) -> tuple[datetime, str]:
+def _first(item: Item) -> tuple[datetime, str]:
     return item[0]
 
 
 def _fill(
-    ordered: list[tuple[tuple[datetime, str], Activity]],
+    ordered: list[Item],
+    future: bool,
     view: FeedView,
     cache: EventCache,
     budget: int,
     skipped: list[RenderError],
-) -> tuple[list[bytes], int, bool]:
-    """Render in order while events fit; return them, the budget left, whether it ran out."""
+) -> tuple[list[bytes], int, LeftOut | None]:
+    """Render in order while events fit; return them, the budget left, the first left out."""
     kept: list[bytes] = []
-    for _, activity in ordered:
-        rendered = cache.get(activity, view)
-        if isinstance(rendered, RenderError):
-            skipped.append(rendered)
-            continue
-        body = rendered[1]
+    for key, source in ordered:
+        if isinstance(source, bytes):
+            body = source
+        else:
+            rendered = cache.get(source, view)
+            if isinstance(rendered, RenderError):
+                skipped.append(rendered)
+                continue
+            body = rendered[1]
         if len(body) > budget:
-            return kept, budget, True
+            return kept, budget, LeftOut(future, key, len(body))
         kept.append(body)
         budget -= len(body)
-    return kept, budget, False
+    return kept, budget, None
 
 
-def _start_key(activity: Activity) -> datetime:
+def start_key(activity: Activity) -> datetime:
     """The event's start as a sort key, without rendering it (mirrors ``event_times``)."""
     value = activity.due if activity.kind == ActivityKind.TASK else activity.start
     if value is None:

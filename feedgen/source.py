@@ -153,6 +153,36 @@ def load_batch(
         for row in conn.execute(shared):
             rows[row.id] = row
             audience[row.id].add(row.user_id)
+    return _complete(conn, rows, audience, wanted, users)
+
+
+def load_activities(
+    conn: Connection, activity_ids: Sequence[int], window: Window, users: dict[int, User]
+) -> Batch:
+    """The exportable activities among ``activity_ids`` in ``window``, indexed by every user
+    who owns or takes part in them."""
+    rows: dict[int, Any] = {}
+    audience: dict[int, set[int]] = defaultdict(set)
+    ids = sorted(set(activity_ids))
+    for part in chunks(ids):
+        query = select(*_ACTIVITY_COLUMNS).where(
+            _a.c.id.in_(part), _exportable(), _in_window(window)
+        )
+        for row in conn.execute(query):
+            rows[row.id] = row
+            audience[row.id].add(row.owner_id)
+    return _complete(conn, rows, audience, None, users)
+
+
+def _complete(
+    conn: Connection,
+    rows: dict[int, Any],
+    audience: dict[int, set[int]],
+    wanted: set[int] | None,
+    users: dict[int, User],
+) -> Batch:
+    """Read the participants of ``rows`` and index the activities by the wanted users (None:
+    by everyone who owns or takes part in them)."""
     people: dict[int, list[Participant]] = defaultdict(list)
     colleagues: dict[int, Participant] = {}
     ids = sorted(rows)
@@ -163,6 +193,8 @@ def load_batch(
             .order_by(_p.c.activity_id, _p.c.id)
         )
         for person in conn.execute(on_activities):
+            if wanted is None and person.user_id is not None:
+                audience[person.activity_id].add(person.user_id)
             people[person.activity_id].append(
                 _participant(person.user_id, person.name, person.email, users, colleagues)
             )
@@ -174,7 +206,8 @@ def load_batch(
             batch.errors.append(exc)
             continue
         batch.activity_count += 1
-        for user_id in audience[activity_id] & wanted:
+        users_of = audience[activity_id]
+        for user_id in users_of if wanted is None else users_of & wanted:
             batch.by_user[user_id].append(activity)
     return batch
 

@@ -62,6 +62,11 @@ builds = Table(
     Column("failures", Integer, nullable=False, default=0),
     Column("last_error", Text),
     Column("last_error_at", DateTime),
+    # Team feeds only: the activities changed since the last build, as ",id,id"; NULL when the
+    # next build must be a full one (new feed, options, members, a new day...). See ``patch``.
+    Column("pending_ids", Text),
+    # The first event the size budget left out of the last build (``render.LeftOut``), or NULL.
+    Column("left_out", Text),
     Index("ix_feedgen_builds_dirty", "dirty"),
 )
 
@@ -102,5 +107,8 @@ cursors = Table(
     Column("name", String(40), primary_key=True),
     Column("value", String(64), nullable=False),
 )
+
+# What marks a feed for a full build: dirty, and nothing an incremental update could start from.
+FULL_BUILD = {"dirty": True, "pending_ids": None}
 
 STATE_TABLES = (feeds, builds, deletions, activity_index, subject_index, cursors)

@@ -1,0 +1,131 @@
+"""Incremental updates of team overview feeds: the last published bytes, with the changed events
+replaced, give the same bytes as a full build.
+
+A team feed holds every member's activities, twenty-five users' worth for a team of twenty-five:
+rebuilding it in full because one member moved one meeting would cost as much as rebuilding those
+users' own feeds. Its events are already in the last published object, in order of start and UID,
+and an event's bytes depend only on its activity, the feed's view and the team's members (all
+unchanged while the feed is patchable, see ``build``). So the update reads the old object, drops
+the events of the changed activities, renders those activities again, and lays the events out
+with the same rule as a full build (``render.assemble``).
+
+A trimmed feed also needs to know what lies beyond its last kept event: the build records the
+first event the budget left out (``LeftOut``); when that event itself changed, or would fit now,
+the feed is built in full instead.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from .content import FeedView
+from .render import FOOTER, EventCache, Item, LeftOut, RenderedFeed, assemble
+
+BEGIN = b"BEGIN:VEVENT\r\n"
+_UID = b"\r\nUID:"
+_DTSTART = b"\r\nDTSTART"
+
+
+def parse_events(body: bytes) -> list[tuple[tuple[datetime, str], int, bytes]] | None:
+    """Split a feed's events into (sort key, activity id, bytes); None when one is not ours."""
+    if not body:
+        return []
+    if not body.startswith(BEGIN):
+        return None
+    events = []
+    for part in body.split(BEGIN)[1:]:
+        block = BEGIN + part
+        parsed = _key(block)
+        if parsed is None:
+            return None
+        events.append((parsed[0], parsed[1], block))
+    return events
+
+
+def _key(block: bytes) -> tuple[tuple[datetime, str], int] | None:
+    uid = _line_value(block, _UID)
+    start = _line_value(block, _DTSTART)
+    if uid is None or start is None or not uid.startswith("activity-"):
+        return None
+    try:
+        activity_id = int(uid[len("activity-") :].split(".", 1)[0].split("@", 1)[0])
+        value = start.rsplit(":", 1)[1]
+        if len(value) == 8:  # VALUE=DATE
+            moment = datetime.strptime(value, "%Y%m%d")
+        else:
+            moment = datetime.strptime(value, "%Y%m%dT%H%M%SZ")
+    except (ValueError, IndexError):
+        return None
+    return (moment, uid), activity_id
+
+
+def _line_value(block: bytes, name: bytes) -> str | None:
+    """The value of the first line starting with ``name`` (after its ``:`` or parameters),
+    unfolded; only UID and DTSTART are read, and feedgen never escapes anything in them."""
+    at = block.find(name)
+    if at < 0:
+        return None
+    at += 2  # past the CRLF
+    end = block.find(b"\r\n", at)
+    while block[end + 2 : end + 3] == b" ":  # a folded line continues
+        end = block.find(b"\r\n", end + 2)
+    line = block[at:end].replace(b"\r\n ", b"").decode()
+    if name == _UID:
+        return line[len("UID:") :]
+    return line
+
+
+def patch_feed(
+    previous: bytes,
+    head: bytes,
+    changed: set[int],
+    fresh: list[Item],
+    view: FeedView,
+    cache: EventCache,
+    *,
+    today: date,
+    max_bytes: int,
+    left_out: LeftOut | None,
+) -> RenderedFeed | None:
+    """The feed ``previous`` with the events of ``changed`` activities replaced by ``fresh``.
+
+    ``fresh`` holds the changed activities the feed shows now. Returns None when the result could
+    differ from a full build: another header, bytes that are not an event list feedgen wrote, or a
+    trimmed feed whose boundary moved beyond what the old bytes tell.
+    """
+    if not previous.startswith(head) or not previous.endswith(FOOTER):
+        return None
+    events = parse_events(previous[len(head) : len(previous) - len(FOOTER)])
+    if events is None:
+        return None
+    items: list[Item] = [
+        (key, data) for key, activity_id, data in events if activity_id not in changed
+    ]
+    items += fresh
+    if left_out is not None:
+        if _activity_id(left_out.key[1]) in changed:
+            return None
+        items = [item for item in items if _before(item[0], left_out, today)]
+    rendered = assemble(
+        head, items, view, cache, today=today, max_bytes=max_bytes, stop_at=left_out
+    )
+    if left_out is not None and rendered.left_out is None:
+        return None  # the old boundary would fit now: what follows it is not in the old bytes
+    return rendered
+
+
+def _before(key: tuple[datetime, str], boundary: LeftOut, today: date) -> bool:
+    """Whether ``key`` comes before ``boundary`` in the order events fill a feed: future events
+    from today on, then past events back in time."""
+    midnight = datetime(today.year, today.month, today.day)
+    future = key[0] >= midnight
+    if future != boundary.future:
+        return future
+    return key < boundary.key if future else key > boundary.key
+
+
+def _activity_id(uid: str) -> int | None:
+    try:
+        return int(uid[len("activity-") :].split(".", 1)[0].split("@", 1)[0])
+    except ValueError:
+        return None

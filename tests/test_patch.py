@@ -1,0 +1,245 @@
+"""Incremental team feeds: a patched feed is byte for byte the feed a full build writes.
+
+The end-to-end tests run cycles after random CRM changes, on both databases, and compare each team
+feed with ``Builder.preview`` (a full render that stores nothing).
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from feedgen import crm as crm_tables
+from feedgen import state
+from feedgen.build import Builder, RunReport
+from feedgen.config import Config, PublishConfig
+from feedgen.feeds import issue_feed, object_key
+from feedgen.model import FeedOptions, SubjectKind
+from feedgen.patch import parse_events
+from feedgen.render import FOOTER
+from feedgen.storage.memory import MemoryStorage
+from tests.conftest import NOW
+from tests.factories import Crm
+from tests.parsers import parse_all
+
+
+def config(max_bytes: int = 1_000_000) -> Config:
+    return Config(publish=PublishConfig(uid_domain="crm.test", max_feed_bytes=max_bytes))
+
+
+@pytest.fixture
+def crm(engine: sa.Engine) -> Crm:
+    return Crm(engine, NOW)
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage()
+
+
+def team_feed(engine: sa.Engine, team: int, **options: object) -> tuple[int, str]:
+    with engine.begin() as conn:
+        feed = issue_feed(conn, SubjectKind.TEAM, team, NOW, FeedOptions(**options))  # type: ignore[arg-type]
+    return feed.id, feed.token
+
+
+def build_row(engine: sa.Engine, feed_id: int) -> sa.Row[tuple[object, ...]]:
+    b = state.builds
+    with engine.connect() as conn:
+        return conn.execute(sa.select(b).where(b.c.feed_id == feed_id)).one()
+
+
+def sales_team(crm: Crm) -> tuple[int, list[int], int]:
+    """A team of three with a dozen activities; and an outsider who works with them."""
+    members = [crm.user("Anna Schmidt"), crm.user("Ben Li"), crm.user("Cleo Ørsted")]
+    outsider = crm.user("Dana Outside")
+    team = crm.team("Sales North", members)
+    for day in range(-6, 7):
+        owner = members[day % 3]
+        start = NOW.replace(hour=9 + day % 5, minute=0) + timedelta(days=day * 3)
+        crm.activity(owner, "viewing", f"Viewing {day}, Hauptstraße {day + 10}", start=start)
+    return team, members, outsider
+
+
+def test_an_edit_patches_the_team_feed_to_the_bytes_of_a_full_build(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    team, members, _ = sales_team(crm)
+    feed_id, token = team_feed(engine, team)
+    builder = Builder(engine, storage, config(), now=lambda: NOW)
+    builder.cycle()
+    meeting = crm.activity(members[0], title="Price talk", colleagues=(members[1],))
+    report = builder.cycle()
+    assert report.patched == 1
+    data = storage.get(object_key(token))
+    assert data == builder.preview(feed_id).data
+    assert f"activity-{meeting}.team-{team}@crm.test" in parse_all(data)
+
+
+def test_a_patched_feed_lists_only_the_changed_activities_as_read(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    team, members, _ = sales_team(crm)
+    feed_id, _ = team_feed(engine, team)
+    builder = Builder(engine, storage, config(), now=lambda: NOW)
+    builder.cycle()
+    assert build_row(engine, feed_id).pending_ids == ""
+    edited = crm.activity(members[1], title="Keys handover")
+    builder.detect(RunReport("detect"))  # what detection leaves for the build
+    row = build_row(engine, feed_id)
+    assert (row.dirty, row.pending_ids) == (True, f",{edited}")
+
+
+def test_a_membership_change_builds_the_team_feed_in_full(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    team, members, _ = sales_team(crm)
+    feed_id, _ = team_feed(engine, team)
+    builder = Builder(engine, storage, config(), now=lambda: NOW)
+    builder.cycle()
+    crm.remove_member(team, members[2])
+    report = builder.cycle()
+    assert (report.patched, report.feeds_built) == (0, 1)
+
+
+def test_a_new_day_builds_the_team_feed_in_full(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    team, members, _ = sales_team(crm)
+    feed_id, token = team_feed(engine, team)
+    Builder(engine, storage, config(), now=lambda: NOW).cycle()
+    crm.activity(members[0], title="Tomorrow's call", kind="call")
+    tomorrow = Builder(engine, storage, config(), now=lambda: NOW + timedelta(days=1))
+    report = tomorrow.cycle()
+    assert report.patched == 0
+    assert storage.get(object_key(token)) == tomorrow.preview(feed_id).data
+
+
+def test_an_object_changed_behind_our_back_is_built_in_full(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    team, members, _ = sales_team(crm)
+    feed_id, token = team_feed(engine, team)
+    builder = Builder(engine, storage, config(), now=lambda: NOW)
+    builder.cycle()
+    tampered = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
+    storage.put(object_key(token), tampered, content_type="text/calendar", cache_control="")
+    crm.activity(members[0], title="After the tampering")
+    report = builder.cycle()
+    assert report.patched == 0
+    assert storage.get(object_key(token)) == builder.preview(feed_id).data
+
+
+def test_a_renamed_team_is_built_in_full(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    team, members, _ = sales_team(crm)
+    feed_id, token = team_feed(engine, team)
+    builder = Builder(engine, storage, config(), now=lambda: NOW)
+    builder.cycle()
+    with engine.begin() as conn:
+        conn.execute(
+            crm_tables.teams.update().where(crm_tables.teams.c.id == team), {"name": "Sales East"}
+        )
+    report = builder.cycle()
+    assert report.patched == 0
+    assert b"Sales East" in (storage.get(object_key(token)) or b"")
+
+
+def test_parse_events_refuses_bytes_it_did_not_write() -> None:
+    assert parse_events(b"BEGIN:VEVENT\r\nSUMMARY:x\r\nEND:VEVENT\r\n") is None
+    assert parse_events(b"X-OTHER:1\r\n") is None
+    assert parse_events(b"") == []
+
+
+# --- random changes, compared with full builds --------------------------------------------------
+
+
+def _random_change(crm: Crm, rng: random.Random, members: list[int], outsider: int) -> None:
+    ids = crm.activity_ids
+    owner = rng.choice(members)
+    days = rng.randint(-20, 40)
+    start = NOW.replace(hour=rng.randint(7, 18), minute=rng.choice((0, 15, 30))) + timedelta(
+        days=days
+    )
+    op = rng.choice(
+        [
+            "create",
+            "create_shared",
+            "create_outsider",
+            "move",
+            "retitle",
+            "cancel",
+            "delete",
+            "hard_delete",
+            "hand_over",
+            "add_colleague",
+            "remove_colleague",
+            "break",
+            "task",
+        ]
+    )
+    target = rng.choice(ids)
+    if op == "create":
+        crm.activity(owner, rng.choice(("meeting", "viewing", "call")), f"New {days}", start=start)
+    elif op == "create_shared":
+        crm.activity(outsider, title=f"With us {days}", start=start, colleagues=(owner,))
+    elif op == "create_outsider":
+        crm.activity(outsider, title=f"Not ours {days}", start=start)
+    elif op == "move":
+        crm.edit(target, starts_at=start, ends_at=start + timedelta(minutes=45))
+    elif op == "retitle":
+        crm.edit(
+            target, title=f"Renamed; {rng.random():.6f}", description="x" * rng.randint(0, 900)
+        )
+    elif op == "cancel":
+        crm.edit(target, status="cancelled")
+    elif op == "delete":
+        crm.edit(target, deleted_at=NOW)
+    elif op == "hard_delete":
+        crm.hard_delete(target)
+        ids.remove(target)
+    elif op == "hand_over":
+        crm.edit(target, owner_id=rng.choice([*members, outsider]))
+    elif op == "add_colleague":
+        crm.add_colleague(target, rng.choice([*members, outsider]))
+    elif op == "remove_colleague":
+        for user in [*members, outsider]:
+            crm.remove_colleague(target, user)
+    elif op == "break":
+        crm.edit(target, ends_at=datetime(2000, 1, 1))
+    else:
+        due = start if rng.random() < 0.5 else start.replace(hour=0)
+        crm.activity(owner, "task", f"Task {days}", due=due, all_day=due.hour == 0)
+
+
+@pytest.mark.parametrize(
+    ("max_bytes", "seed"),
+    [(1_000_000, 1), (1_000_000, 2), (9_000, 3), (9_000, 4), (16_000, 5), (16_000, 6)],
+    ids=["whole-1", "whole-2", "trimmed-future-3", "trimmed-future-4", "trimmed-past-5", "past-6"],
+)
+def test_random_changes_patch_to_the_bytes_of_a_full_build(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage, max_bytes: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    team, members, outsider = sales_team(crm)
+    for i in range(25):
+        start = NOW.replace(hour=8, minute=0) + timedelta(days=rng.randint(-25, 45), hours=i % 9)
+        crm.activity(rng.choice(members), "meeting", f"Meeting {i}", start=start)
+    feed_id, token = team_feed(engine, team)
+    builder = Builder(engine, storage, config(max_bytes), now=lambda: NOW)
+    builder.cycle()
+    patched = 0
+    for _ in range(12):
+        for _ in range(rng.randint(1, 3)):
+            _random_change(crm, rng, members, outsider)
+        patched += builder.cycle().patched
+        data = storage.get(object_key(token))
+        assert data is not None and data.endswith(FOOTER)
+        assert data == builder.preview(feed_id).data
+    assert patched >= 6  # most cycles patched: the comparison above tested the patches
+    trimmed = build_row(engine, feed_id).left_out is not None
+    assert trimmed == (max_bytes < 1_000_000)  # the small budgets did trim, at the boundary
