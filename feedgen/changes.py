@@ -248,6 +248,20 @@ def sync_subjects(conn: Connection) -> Changes:
     return changes
 
 
+def co_audience(conn: Connection, user_ids: set[int]) -> set[int]:
+    """The users whose feeds show an activity of one of ``user_ids`` (owned or shared).
+
+    Scans the index, so it runs only when users changed (a rename, a new zone), which is rare.
+    """
+    found: set[int] = set()
+    padded = "," + _ix.c.user_ids + ","
+    for part in chunks(sorted(user_ids), 100):
+        clauses = [padded.like(f"%,{user_id},%") for user_id in part]
+        for (text,) in conn.execute(select(_ix.c.user_ids).where(or_(*clauses))):
+            found |= _ids(text)
+    return found
+
+
 def window_edges(
     conn: Connection, windows: Iterable[tuple[int, int]], old_day: date, new_day: date
 ) -> set[int]:

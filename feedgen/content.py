@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import NamedTuple
 
 from .errors import RenderError
 from .ical import clean_text
@@ -38,13 +39,14 @@ KIND_LABEL = {
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
+class Person(NamedTuple):
+    # A tuple: hashed in C, and the renderer's memo caches hash one per attendee.
     name: str
     email: str | None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: built for every event, and a frozen dataclass sets each field via object.__setattr__.
+@dataclass(slots=True)
 class EventContent:
     uid: str
     summary: str

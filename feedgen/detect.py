@@ -18,6 +18,8 @@ from .model import SubjectKind
 DETECT_LOCK = 0x6665656467656E
 # After this many days without a cycle, every feed is rebuilt instead of tracing window edges.
 LONGEST_GAP_DAYS = 7
+# Past this many changed users (renames, zones, membership) in one pass, every feed is rebuilt.
+MOST_REDRAWN = 200
 
 
 def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False) -> changes.Changes:
@@ -30,8 +32,14 @@ def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False)
         since = None if last is None or full else datetime.fromisoformat(last) - lookback
         found = changes.sync_activities(conn, since)
         found.merge(changes.find_vanished(conn))
-        found.merge(changes.sync_subjects(conn))
-        everything = since is None
+        subjects = changes.sync_subjects(conn)
+        # So many users changed (the first pass: all) that every feed is rebuilt anyway.
+        everything = since is None or len(subjects.redrawn) > MOST_REDRAWN
+        if not everything:
+            # A renamed colleague shows in other users' events too (organizer, participant).
+            subjects.redrawn |= changes.co_audience(conn, subjects.redrawn)
+            subjects.users |= subjects.redrawn
+        found.merge(subjects)
         last_day = changes.get_cursor(conn, changes.CURSOR_DAY)
         if not everything and last_day is not None and date.fromisoformat(last_day) != today:
             old_day = date.fromisoformat(last_day)

@@ -30,11 +30,15 @@ def parse_events(body: bytes) -> list[tuple[tuple[datetime, str], int, bytes]] |
     """Split a feed's events into (sort key, activity id, bytes); None when one is not ours."""
     if not body:
         return []
-    if not body.startswith(BEGIN):
+    # Split at line starts only: a title may hold "BEGIN:VEVENT" (escaped, within its line). A CRLF
+    # in feedgen's output always ends a line: text escapes its line breaks, folds add a space.
+    parts = (b"\r\n" + body).split(b"\r\n" + BEGIN)
+    if parts[0] or not body.endswith(b"\r\n"):
         return None
     events = []
-    for part in body.split(BEGIN)[1:]:
-        block = BEGIN + part
+    last = len(parts) - 1
+    for i, part in enumerate(parts[1:], 1):
+        block = BEGIN + part if i == last else BEGIN + part + b"\r\n"
         parsed = _key(block)
         if parsed is None:
             return None

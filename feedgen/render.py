@@ -26,13 +26,14 @@ from .errors import RenderError
 from .ical import (
     clean_text,
     cn_param,
-    dt_line,
     escape_text,
+    fmt_date,
     fmt_datetime,
     fmt_duration,
     fold_line,
     join_lines,
     text_line,
+    text_prop,
 )
 from .model import Activity, ActivityKind, Status
 
@@ -74,26 +75,31 @@ def event_bytes(content: EventContent) -> bytes:
     """Serialise one VEVENT in icalendar's property order (canonical first, then by name).
 
     Lines of fixed shape (dates, numbers, keywords) are short ASCII and never need folding; only
-    the text lines go through ``fold_line``. The event is encoded once, at the end.
+    the text lines go through ``text_prop``. The event is encoded once, at the end.
     """
     stamp = fmt_datetime(content.stamp)
+    start, end = content.start, content.end
     lines = [
         "BEGIN:VEVENT",
-        fold_line(text_line("SUMMARY", content.summary)),
-        dt_line("DTSTART", content.start),
-        dt_line("DTEND", content.end),
+        text_prop("SUMMARY:", content.summary),
+        ("DTSTART:" + fmt_datetime(start))
+        if isinstance(start, datetime)
+        else ("DTSTART;VALUE=DATE:" + fmt_date(start)),
+        ("DTEND:" + fmt_datetime(end))
+        if isinstance(end, datetime)
+        else ("DTEND;VALUE=DATE:" + fmt_date(end)),
         "DTSTAMP:" + stamp,
-        fold_line(text_line("UID", content.uid)),
+        text_prop("UID:", content.uid),
         f"SEQUENCE:{content.sequence}",
     ]
     for person in content.attendees:
         lines.append(_address_line("ATTENDEE", person))
-    lines.append(fold_line(text_line("CATEGORIES", content.category)))
+    lines.append(_category_line(content.category))
     if content.description is not None:
-        lines.append(fold_line(text_line("DESCRIPTION", content.description)))
+        lines.append(text_prop("DESCRIPTION:", content.description))
     lines.append("LAST-MODIFIED:" + stamp)
     if content.location is not None:
-        lines.append(fold_line(text_line("LOCATION", content.location)))
+        lines.append(text_prop("LOCATION:", content.location))
     if content.organizer is not None:
         lines.append(_address_line("ORGANIZER", content.organizer))
     if content.priority is not None:
@@ -105,12 +111,17 @@ def event_bytes(content: EventContent) -> bytes:
         lines += [
             "BEGIN:VALARM",
             "ACTION:DISPLAY",
-            fold_line(text_line("DESCRIPTION", content.summary)),
+            text_prop("DESCRIPTION:", content.summary),
             f"TRIGGER:{fmt_duration(timedelta(minutes=-content.alarm_minutes))}",
             "END:VALARM",
         ]
     lines.append("END:VEVENT\r\n")
     return "\r\n".join(lines).encode()
+
+
+@lru_cache(maxsize=64)
+def _category_line(category: str) -> str:
+    return text_prop("CATEGORIES:", category)
 
 
 @lru_cache(maxsize=8_192)

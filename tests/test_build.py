@@ -296,3 +296,15 @@ def test_the_next_day_brings_events_into_the_window_and_touches_only_their_feeds
     report = Builder(engine, storage, CONFIG, now=lambda: NOW + timedelta(days=1)).cycle()
     assert uid(coming) in events_of(storage, anna_token)
     assert report.feeds_built == 1
+
+
+def test_a_renamed_colleague_reaches_the_feeds_of_those_who_share_an_activity(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage, builder: Builder
+) -> None:
+    anna, ben = crm.user("Anna"), crm.user("Ben Li")
+    crm.activity(anna, title="Joint viewing", colleagues=(ben,))
+    token = issue(engine, SubjectKind.USER, anna)
+    builder.cycle()
+    crm.update_user(ben, name="Ben Li-Weber")
+    builder.cycle()
+    assert b"Ben Li-Weber" in (storage.get(object_key(token)) or b"")

@@ -11,15 +11,19 @@ from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from feedgen import crm as crm_tables
 from feedgen import state
 from feedgen.build import Builder, RunReport
 from feedgen.config import Config, PublishConfig
+from feedgen.content import EventContent
 from feedgen.feeds import issue_feed, object_key
+from feedgen.ical import clean_text
 from feedgen.model import FeedOptions, SubjectKind
 from feedgen.patch import parse_events
-from feedgen.render import FOOTER
+from feedgen.render import FOOTER, event_bytes
 from feedgen.storage.memory import MemoryStorage
 from tests.conftest import NOW
 from tests.factories import Crm
@@ -192,9 +196,9 @@ def _random_change(crm: Crm, rng: random.Random, members: list[int], outsider: i
     elif op == "move":
         crm.edit(target, starts_at=start, ends_at=start + timedelta(minutes=45))
     elif op == "retitle":
-        crm.edit(
-            target, title=f"Renamed; {rng.random():.6f}", description="x" * rng.randint(0, 900)
-        )
+        hostile = rng.choice(("Renamed; ", "Q3\nBEGIN:VEVENT\nUID:activity-1@x\n", "Zoë, \\N "))
+        title = f"{hostile}{rng.random():.6f}"
+        crm.edit(target, title=title, description="x" * rng.randint(0, 900))
     elif op == "cancel":
         crm.edit(target, status="cancelled")
     elif op == "delete":
@@ -243,3 +247,48 @@ def test_random_changes_patch_to_the_bytes_of_a_full_build(
     assert patched >= 6  # most cycles patched: the comparison above tested the patches
     trimmed = build_row(engine, feed_id).left_out is not None
     assert trimmed == (max_bytes < 1_000_000)  # the small budgets did trim, at the boundary
+
+
+def test_a_renamed_outsider_rebuilds_team_feeds_that_show_them_in_full(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+) -> None:
+    team, members, outsider = sales_team(crm)
+    crm.activity(members[0], title="With Dana", colleagues=(outsider,))
+    feed_id, token = team_feed(engine, team)
+    builder = Builder(engine, storage, config(), now=lambda: NOW)
+    builder.cycle()
+    crm.update_user(outsider, name="Dana Renamed")
+    report = builder.cycle()
+    assert report.patched == 0
+    data = storage.get(object_key(token))
+    assert data == builder.preview(feed_id).data and b"Dana Renamed" in (data or b"")
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    titles=st.lists(st.text(max_size=120), min_size=1, max_size=6),
+    description=st.text(max_size=300),
+)
+def test_parse_events_reads_back_every_event_whatever_its_text(
+    titles: list[str], description: str
+) -> None:
+    contents = [
+        EventContent(
+            uid=f"activity-{i}.team-3@crm.test",
+            summary=clean_text(title),
+            start=NOW + timedelta(hours=i),
+            end=NOW + timedelta(hours=i + 1),
+            stamp=NOW,
+            sequence=0,
+            category="Meeting",
+            transparent=False,
+            description=clean_text(description),
+        )
+        for i, title in enumerate([*titles, "Q3 review\nBEGIN:VEVENT\nUID:activity-99@x"])
+    ]
+    body = b"".join(event_bytes(content) for content in contents)
+    parsed = parse_events(body)
+    assert parsed is not None
+    assert [(key, i, data) for key, i, data in parsed] == [
+        (c.sort_key, i, event_bytes(c)) for i, c in enumerate(contents)
+    ]
