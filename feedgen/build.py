@@ -26,14 +26,13 @@ from .detect import detect as detect_changes
 from .errors import RenderError
 from .feeds import active_feeds, feed_from_row, object_key, page_key
 from .model import Feed, SubjectKind, Team, User, Window
-from .patch import patch_feed
+from .patch import TAIL_BYTES, patch_feed
 from .publish import Publisher, Upload, clean_storage, content_hash, ensure_robots
 from .publish import process_deletions as _process_deletions
 from .render import (
     CalendarHeader,
     EventCache,
     Item,
-    LeftOut,
     RenderedFeed,
     render_feed,
     shown,
@@ -386,6 +385,8 @@ class Builder:
             today=today,
             max_bytes=publish.max_feed_bytes,
             cache=cache,
+            # Team feeds keep the first events they leave out, for their incremental updates.
+            tail_bytes=TAIL_BYTES if feed.subject_kind == SubjectKind.TEAM else 0,
         )
         self._warn(rendered.skipped, report)
         return self._publish(feed, row, rendered, header.name, publisher)
@@ -421,7 +422,7 @@ class Builder:
             "events": rendered.event_count,
             "trimmed": rendered.trimmed,
             "skipped": len(rendered.skipped) if skipped is None else skipped,
-            "left_out": rendered.left_out.to_text() if rendered.left_out else None,
+            "left_out": rendered.trimmed_state,
             "uploaded": upload,
         }
 
@@ -535,7 +536,6 @@ class Builder:
             for activity in batch.for_users(audience)
             if activity.id in pending and shown(activity, view, window.start, window.end)
         ]
-        left_out = LeftOut.from_text(row.left_out) if row.left_out else None
         rendered = patch_feed(
             previous,
             header.to_bytes(),
@@ -545,13 +545,13 @@ class Builder:
             cache,
             today=today,
             max_bytes=self.config.publish.max_feed_bytes,
-            left_out=left_out,
+            trimmed_state=row.left_out,
         )
         if rendered is None:
             return None
-        if left_out is not None and rendered.left_out is not None:
-            # Events beyond the old boundary are not in the old bytes: count them as before.
-            rendered.trimmed += row.trimmed
+        if row.left_out is not None and not row.left_out.startswith("-"):
+            # Events beyond the recorded boundary are not counted here: count them as before.
+            rendered.trimmed = max(rendered.trimmed, row.trimmed)
         self._warn(rendered.skipped, report)
         # Broken activities that did not change are not in the old bytes either: keep their count.
         skipped = max(row.skipped, len(rendered.skipped))

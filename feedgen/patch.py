@@ -22,6 +22,9 @@ from .content import FeedView
 from .render import FOOTER, EventCache, Item, LeftOut, RenderedFeed, assemble
 
 BEGIN = b"BEGIN:VEVENT\r\n"
+# How much of what a trimmed team feed leaves out is kept for its next incremental updates: enough
+# that deleting a few events still patches, small enough for a database column.
+TAIL_BYTES = 16_384
 _UID = b"\r\nUID:"
 _DTSTART = b"\r\nDTSTART"
 
@@ -54,10 +57,14 @@ def _key(block: bytes) -> tuple[tuple[datetime, str], int] | None:
     try:
         activity_id = int(uid[len("activity-") :].split(".", 1)[0].split("@", 1)[0])
         value = start.rsplit(":", 1)[1]
-        if len(value) == 8:  # VALUE=DATE
-            moment = datetime.strptime(value, "%Y%m%d")
-        else:
-            moment = datetime.strptime(value, "%Y%m%dT%H%M%SZ")
+        # Slicing, not strptime: this runs for every event of a patched feed.
+        moment = datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]))
+        if len(value) == 16 and value[8] == "T" and value[15] == "Z":
+            moment = moment.replace(
+                hour=int(value[9:11]), minute=int(value[11:13]), second=int(value[13:15])
+            )
+        elif len(value) != 8:  # neither VALUE=DATE nor a UTC DATE-TIME: not ours
+            return None
     except (ValueError, IndexError):
         return None
     return (moment, uid), activity_id
@@ -89,32 +96,46 @@ def patch_feed(
     *,
     today: date,
     max_bytes: int,
-    left_out: LeftOut | None,
+    trimmed_state: str | None,
 ) -> RenderedFeed | None:
     """The feed ``previous`` with the events of ``changed`` activities replaced by ``fresh``.
 
-    ``fresh`` holds the changed activities the feed shows now. Returns None when the result could
-    differ from a full build: another header, bytes that are not an event list feedgen wrote, or a
-    trimmed feed whose boundary moved beyond what the old bytes tell.
+    ``fresh`` holds the changed activities the feed shows now; ``trimmed_state`` is what the last
+    build recorded of the events it left out (``RenderedFeed.trimmed_state``). Returns None when
+    the result could differ from a full build: another header, bytes that are not an event list
+    feedgen wrote, or a trimmed feed that would now reach beyond what was recorded.
     """
     if not previous.startswith(head) or not previous.endswith(FOOTER):
         return None
     events = parse_events(previous[len(head) : len(previous) - len(FOOTER)])
+    boundary: LeftOut | None = None
+    if trimmed_state is not None:
+        first, _, rest = trimmed_state.partition("\n")
+        boundary = None if first == "-" else LeftOut.from_text(first)
+        tail = parse_events(rest.encode())
+        if events is None or tail is None:
+            return None
+        events += tail
     if events is None:
         return None
-    items: list[Item] = [
-        (key, data) for key, activity_id, data in events if activity_id not in changed
-    ]
+    items: list[Item] = [(key, data) for key, aid, data in events if aid not in changed]
     items += fresh
-    if left_out is not None:
-        if _activity_id(left_out.key[1]) in changed:
+    if boundary is not None:
+        if _activity_id(boundary.key[1]) in changed:
             return None
-        items = [item for item in items if _before(item[0], left_out, today)]
+        items = [item for item in items if _before(item[0], boundary, today)]
     rendered = assemble(
-        head, items, view, cache, today=today, max_bytes=max_bytes, stop_at=left_out
+        head,
+        items,
+        view,
+        cache,
+        today=today,
+        max_bytes=max_bytes,
+        stop_at=boundary,
+        tail_bytes=TAIL_BYTES,
     )
-    if left_out is not None and rendered.left_out is None:
-        return None  # the old boundary would fit now: what follows it is not in the old bytes
+    if boundary is not None and rendered.left_out is None and not rendered.tail:
+        return None  # everything fits up to the boundary, which would fit too: build in full
     return rendered
 
 

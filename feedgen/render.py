@@ -156,7 +156,20 @@ class RenderedFeed:
     event_count: int
     trimmed: int = 0
     skipped: list[RenderError] = field(default_factory=list)
+    # Trimmed feeds: the first events left out (``tail``) and the one after them (``left_out``).
     left_out: LeftOut | None = None
+    tail: list[tuple[tuple[datetime, str], bytes]] = field(default_factory=list)
+
+    @property
+    def trimmed_state(self) -> str | None:
+        """What a later incremental update needs to know of the events left out (None: none).
+
+        The boundary on the first line (``-``: nothing beyond the tail), then the tail's events.
+        """
+        if self.left_out is None and not self.tail:
+            return None
+        boundary = self.left_out.to_text() if self.left_out else "-"
+        return boundary + "\n" + b"".join(body for _, body in self.tail).decode()
 
 
 # (sort key, bytes) of a rendered event, or the reason it cannot be one.
@@ -230,12 +243,14 @@ def render_feed(
     today: date,
     max_bytes: int,
     cache: EventCache,
+    tail_bytes: int = 0,
 ) -> RenderedFeed:
     """Render the feed, keeping within ``max_bytes``: past events furthest from today go first,
     then the furthest future ones.
 
     Events are rendered nearest to today first and rendering stops where the budget ends, so a
-    large team overview does not render the events it would drop.
+    large team overview does not render the events it would drop (but ``tail_bytes`` of them,
+    kept for incremental updates: see ``assemble``).
     """
     window = view.options.window(today)
     items: list[Item] = []
@@ -245,7 +260,15 @@ def render_feed(
             continue
         seen.add(activity.id)
         items.append(((start_key(activity), event_uid(activity.id, view)), activity))
-    return assemble(header.to_bytes(), items, view, cache, today=today, max_bytes=max_bytes)
+    return assemble(
+        header.to_bytes(),
+        items,
+        view,
+        cache,
+        today=today,
+        max_bytes=max_bytes,
+        tail_bytes=tail_bytes,
+    )
 
 
 def assemble(
@@ -257,59 +280,95 @@ def assemble(
     today: date,
     max_bytes: int,
     stop_at: LeftOut | None = None,
+    tail_bytes: int = 0,
 ) -> RenderedFeed:
-    """The feed's bytes from its events: future ones from today on, then past ones back in time,
-    while they fit; written in order of start and UID.
+    """The feed's bytes from its events, written in order of start and UID.
 
-    ``stop_at`` (for incremental updates) is an event known to follow ``items`` in that order,
-    with its size: it is the next candidate when every item fits.
+    Events fill the budget in this order: future ones from today on, then past ones back in time;
+    filling stops at the first event that does not fit. Of the events left out, the first
+    ``tail_bytes`` worth are returned as the feed's tail, and the next one as ``left_out``.
+    ``stop_at`` (for incremental updates) is an event known to come after every one of ``items``
+    in that order: it is the ``left_out`` of the result when filling gets to it.
     """
     midnight = datetime(today.year, today.month, today.day)
     future = sorted((item for item in items if item[0][0] >= midnight), key=_first)
     past = sorted((item for item in items if item[0][0] < midnight), key=_first, reverse=True)
+    sequence = future + past
     budget = max_bytes - len(head) - len(FOOTER)
     skipped: list[RenderError] = []
-    kept_future, budget, left_out = _fill(future, True, view, cache, budget, skipped)
-    kept_past: list[bytes] = []
-    if left_out is None:
-        kept_past, budget, left_out = _fill(past, False, view, cache, budget, skipped)
-    if left_out is None and stop_at is not None and stop_at.size > budget:
-        left_out = stop_at
-    kept_past.reverse()
-    events = kept_past + kept_future
-    trimmed = len(future) + len(past) - len(events) - len(skipped)
+    kept: list[bytes] = []
+    kept_future = 0
+    overflow: bytes | None = None
+    position = 0
+    for position, (_, source) in enumerate(sequence):  # noqa: B007 (position is used after)
+        body = _body(source, view, cache, skipped)
+        if body is None:
+            continue
+        if len(body) > budget:
+            overflow = body
+            break
+        kept.append(body)
+        budget -= len(body)
+        kept_future += position < len(future)
+    tail: list[tuple[tuple[datetime, str], bytes]] = []
+    left_out = None
+    if overflow is None:
+        if stop_at is not None and stop_at.size > budget:
+            left_out = stop_at
+    else:
+        left_out = _tail(
+            sequence, len(future), position, overflow, tail, tail_bytes, view, cache, skipped
+        )
+        if left_out is None:
+            left_out = stop_at
+    events = kept[kept_future:][::-1] + kept[:kept_future]
+    trimmed = len(sequence) - len(events) - len(skipped)
     data = b"".join([head, *events, FOOTER])
-    return RenderedFeed(data, len(events), trimmed, skipped, left_out)
+    return RenderedFeed(data, len(events), trimmed, skipped, left_out, tail)
 
 
 def _first(item: Item) -> tuple[datetime, str]:
     return item[0]
 
 
-def _fill(
-    ordered: list[Item],
-    future: bool,
+def _body(
+    source: Activity | bytes, view: FeedView, cache: EventCache, skipped: list[RenderError]
+) -> bytes | None:
+    if isinstance(source, bytes):
+        return source
+    rendered = cache.get(source, view)
+    if isinstance(rendered, RenderError):
+        skipped.append(rendered)
+        return None
+    return rendered[1]
+
+
+def _tail(
+    sequence: list[Item],
+    future_count: int,
+    position: int,
+    body: bytes,
+    tail: list[tuple[tuple[datetime, str], bytes]],
+    tail_bytes: int,
     view: FeedView,
     cache: EventCache,
-    budget: int,
     skipped: list[RenderError],
-) -> tuple[list[bytes], int, LeftOut | None]:
-    """Render in order while events fit; return them, the budget left, the first left out."""
-    kept: list[bytes] = []
-    for key, source in ordered:
-        if isinstance(source, bytes):
-            body = source
-        else:
-            rendered = cache.get(source, view)
-            if isinstance(rendered, RenderError):
-                skipped.append(rendered)
-                continue
-            body = rendered[1]
-        if len(body) > budget:
-            return kept, budget, LeftOut(future, key, len(body))
-        kept.append(body)
-        budget -= len(body)
-    return kept, budget, None
+) -> LeftOut | None:
+    """Collect the left-out events from ``position`` (whose bytes are ``body``) into ``tail``
+    while it holds less than ``tail_bytes``; return the next one, or None when none is left."""
+    size = 0
+    while True:
+        if size >= tail_bytes:
+            return LeftOut(position < future_count, sequence[position][0], len(body))
+        tail.append((sequence[position][0], body))
+        size += len(body)
+        following = None
+        while following is None:
+            position += 1
+            if position >= len(sequence):
+                return None
+            following = _body(sequence[position][1], view, cache, skipped)
+        body = following
 
 
 def start_key(activity: Activity) -> datetime:

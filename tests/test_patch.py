@@ -14,7 +14,9 @@ import sqlalchemy as sa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from feedgen import build as build_module
 from feedgen import crm as crm_tables
+from feedgen import patch as patch_module
 from feedgen import state
 from feedgen.build import Builder, RunReport
 from feedgen.config import Config, PublishConfig
@@ -221,13 +223,37 @@ def _random_change(crm: Crm, rng: random.Random, members: list[int], outsider: i
 
 
 @pytest.mark.parametrize(
-    ("max_bytes", "seed"),
-    [(1_000_000, 1), (1_000_000, 2), (9_000, 3), (9_000, 4), (16_000, 5), (16_000, 6)],
-    ids=["whole-1", "whole-2", "trimmed-future-3", "trimmed-future-4", "trimmed-past-5", "past-6"],
+    ("max_bytes", "tail_bytes", "seed"),
+    [
+        (1_000_000, 16_384, 1),
+        (1_000_000, 16_384, 2),
+        (9_000, 0, 3),
+        (9_000, 1_500, 4),
+        (16_000, 1_500, 5),
+        (16_000, 0, 6),
+        (9_000, 16_384, 7),
+    ],
+    ids=[
+        "whole-1",
+        "whole-2",
+        "future-trimmed-no-tail",
+        "future-trimmed-short-tail",
+        "past-trimmed-short-tail",
+        "past-trimmed-no-tail",
+        "trimmed-tail-holds-the-rest",
+    ],
 )
 def test_random_changes_patch_to_the_bytes_of_a_full_build(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage, max_bytes: int, seed: int
+    crm: Crm,
+    engine: sa.Engine,
+    storage: MemoryStorage,
+    monkeypatch: pytest.MonkeyPatch,
+    max_bytes: int,
+    tail_bytes: int,
+    seed: int,
 ) -> None:
+    monkeypatch.setattr(build_module, "TAIL_BYTES", tail_bytes)
+    monkeypatch.setattr(patch_module, "TAIL_BYTES", tail_bytes)
     rng = random.Random(seed)
     team, members, outsider = sales_team(crm)
     for i in range(25):
