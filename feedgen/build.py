@@ -338,6 +338,13 @@ class Builder:
         cache.clear()
         batch = source.load_batch(conn, wanted, window, users)
         self._warn(batch.errors, report)
+        # Each rendered event is kept until the last feed of the group that shows it.
+        uses: Counter[tuple[int, tuple[object, ...]]] = Counter()
+        for feed, _, audience in group:
+            variant = self._header_and_view(feed, audience, users, teams)[1].variant
+            for activity in batch.for_users(audience):
+                uses[activity.id, variant] += 1
+        cache.expect(uses)
         for feed, row, audience in group:
             try:
                 results[feed.id] = self._build_one(
@@ -469,6 +476,7 @@ class Builder:
         member's activities.
         """
         today = self.now().date()
+        cache.clear()
         candidates = []
         for row in rows:
             feed = feed_from_row(row)

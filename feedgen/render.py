@@ -179,33 +179,59 @@ Item = tuple[tuple[datetime, str], "Activity | bytes"]
 
 
 class EventCache:
-    """Rendered events of one run, keyed by activity identity, version and feed view.
+    """Rendered events of one group of feeds, keyed by activity identity, version and feed view.
 
-    Bounded by clearing when full: runs build feeds in batches of related users, so recent
-    entries are the useful ones and an LRU's bookkeeping would cost more than it saves.
+    When told how many of the group's feeds will ask for each event (``expect``), an entry lives
+    until its last use, so memory holds only what a later feed still needs; otherwise the cache is
+    bounded by clearing when full.
     """
 
     def __init__(self, max_entries: int = 50_000) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[object, ...], _Rendered] = {}
+        self._uses: dict[tuple[int, tuple[object, ...]], int] | None = None
         self.hits = 0
         self.misses = 0
 
     def clear(self) -> None:
         self._entries.clear()
+        self._uses = None
+
+    def expect(self, uses: dict[tuple[int, tuple[object, ...]], int]) -> None:
+        """How many times each (activity id, view variant) will be asked for from now on."""
+        self._uses = dict(uses)
 
     def get(self, activity: Activity, view: FeedView) -> _Rendered:
-        key = (activity.id, activity.updated_at, view.variant)
-        found = self._entries.get(key)
-        if found is not None:
-            self.hits += 1
+        variant = view.variant
+        key = (activity.id, activity.updated_at, variant)
+        uses = self._uses
+        if uses is None:
+            found = self._entries.get(key)
+            if found is not None:
+                self.hits += 1
+                return found
+            found = self._miss(activity, view)
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = found
             return found
+        left = uses.get((activity.id, variant), 0) - 1
+        uses[activity.id, variant] = left
+        found = self._entries.pop(key, None) if left <= 0 else self._entries.get(key)
+        if found is None:
+            found = self._miss(activity, view)
+            if left > 0:
+                self._entries[key] = found
+        else:
+            self.hits += 1
+        return found
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _miss(self, activity: Activity, view: FeedView) -> _Rendered:
         self.misses += 1
-        rendered = _render_event(activity, view)
-        if len(self._entries) >= self.max_entries:
-            self._entries.clear()
-        self._entries[key] = rendered
-        return rendered
+        return _render_event(activity, view)
 
 
 def _render_event(activity: Activity, view: FeedView) -> _Rendered:

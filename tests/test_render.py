@@ -415,6 +415,17 @@ def test_an_activity_is_rendered_once_for_several_feeds() -> None:
     assert (cache.misses, cache.hits) == (len(shared), len(shared))
 
 
+def test_an_expected_event_is_kept_until_its_last_use_only() -> None:
+    cache = EventCache()
+    shared = week()
+    variant = view().variant
+    cache.expect({(a.id, variant): 2 for a in shared})
+    render(shared, cache=cache)
+    assert len(cache) == len(shared)
+    render(shared, cache=cache)
+    assert (cache.misses, cache.hits, len(cache)) == (len(shared), len(shared), 0)
+
+
 def test_a_feed_with_other_options_renders_its_own_events() -> None:
     cache = EventCache()
     render(week(), cache=cache)
