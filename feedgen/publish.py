@@ -58,7 +58,9 @@ class Publisher:
         storage: Storage,
         cache_control: str,
         workers: int,
-        max_inflight_bytes: int = 32 * 1024 * 1024,
+        # Enough to keep every upload thread busy with 1 MB team feeds, no more: a slow disk or
+        # store then holds back rendering instead of growing memory.
+        max_inflight_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.storage = storage
         self.cache_control = cache_control
