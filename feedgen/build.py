@@ -89,6 +89,22 @@ class RunReport:
         )
 
 
+@dataclass
+class BatchRun:
+    """What the steps of one batch share: its transaction, the CRM's people, the event cache,
+    the uploads, and the results to record."""
+
+    conn: Connection
+    users: dict[int, User]
+    teams: dict[int, Team]
+    cache: EventCache
+    publisher: Publisher
+    report: RunReport
+    today: date
+    results: dict[int, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)
+
+
 class Builder:
     def __init__(
         self,
@@ -222,7 +238,9 @@ class Builder:
                 with self.engine.begin() as conn:
                     rows = self._claim(conn, chunk)
                     if rows:
-                        self._build_batch(conn, rows, users, teams, cache, publisher, report)
+                        today = self.now().date()
+                        run = BatchRun(conn, users, teams, cache, publisher, report, today)
+                        self._build_batch(run, rows)
         finally:
             publisher.close()
         report.uploaded += publisher.uploaded
@@ -277,24 +295,13 @@ class Builder:
         rows = {row.id: row for row in conn.execute(query)}
         return [rows[feed_id] for feed_id in feed_ids if feed_id in rows]
 
-    def _build_batch(
-        self,
-        conn: Connection,
-        rows: list[Any],
-        users: dict[int, User],
-        teams: dict[int, Team],
-        cache: EventCache,
-        publisher: Publisher,
-        report: RunReport,
-    ) -> None:
-        results: dict[int, dict[str, Any]] = {}
-        errors: dict[int, str] = {}
-        rows = self._patch_team_feeds(conn, rows, users, teams, cache, publisher, report, results)
-        for group in self._groups(rows, users, teams):
-            self._build_group(group, conn, users, teams, cache, publisher, report, results, errors)
-        errors.update(publisher.wait())
-        report.errors.update(errors)
-        self._record(conn, results, errors, report)
+    def _build_batch(self, run: BatchRun, rows: list[Any]) -> None:
+        rows = self._patch_team_feeds(run, rows)
+        for group in self._groups(rows, run.users, run.teams):
+            self._build_group(run, group)
+        run.errors.update(run.publisher.wait())
+        run.report.errors.update(run.errors)
+        self._record(run.conn, run.results, run.errors, run.report)
 
     def _groups(
         self, rows: list[Any], users: dict[int, User], teams: dict[int, Team]
@@ -318,50 +325,27 @@ class Builder:
             seen.update(audience)
         return [group for group in groups if group]
 
-    def _build_group(
-        self,
-        group: list[tuple[Feed, Any, list[int]]],
-        conn: Connection,
-        users: dict[int, User],
-        teams: dict[int, Team],
-        cache: EventCache,
-        publisher: Publisher,
-        report: RunReport,
-        results: dict[int, dict[str, Any]],
-        errors: dict[int, str],
-    ) -> None:
-        today = self.now().date()
-        windows = [feed.options.window(today) for feed, _, _ in group]
+    def _build_group(self, run: BatchRun, group: list[tuple[Feed, Any, list[int]]]) -> None:
+        windows = [feed.options.window(run.today) for feed, _, _ in group]
         window = Window(min(w.start for w in windows), max(w.end for w in windows))
         wanted = sorted({u for _, _, audience in group for u in audience})
         # A group's feeds share its activities; the next group reads others. Memory stays flat.
-        cache.clear()
-        batch = source.load_batch(conn, wanted, window, users)
-        self._warn(batch.errors, report)
+        run.cache.clear()
+        batch = source.load_batch(run.conn, wanted, window, run.users)
+        self._warn(batch.errors, run.report)
         # Each rendered event is kept until the last feed of the group that shows it.
         uses: Counter[tuple[int, tuple[object, ...]]] = Counter()
         for feed, _, audience in group:
-            variant = self._header_and_view(feed, audience, users, teams)[1].variant
+            variant = self._header_and_view(feed, audience, run.users, run.teams)[1].variant
             for activity in batch.for_users(audience):
                 uses[activity.id, variant] += 1
-        cache.expect(uses)
+        run.cache.expect(uses)
         for feed, row, audience in group:
             try:
-                results[feed.id] = self._build_one(
-                    feed,
-                    row,
-                    audience,
-                    batch,
-                    users,
-                    teams,
-                    cache,
-                    publisher,
-                    today,
-                    report,
-                )
+                run.results[feed.id] = self._build_one(run, feed, row, audience, batch)
             except Exception as exc:  # a bug in one feed must not stop the others
                 log.exception("feed %s (%s) failed to render", feed.id, redact(feed.token))
-                errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
+                run.errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
 
     def _audience(self, feed: Feed, users: dict[int, User], teams: dict[int, Team]) -> list[int]:
         if feed.subject_kind == SubjectKind.USER:
@@ -371,40 +355,29 @@ class Builder:
         return [m for m in team.member_ids if m in users and users[m].active] if team else []
 
     def _build_one(
-        self,
-        feed: Feed,
-        row: Any,
-        audience: list[int],
-        batch: source.Batch,
-        users: dict[int, User],
-        teams: dict[int, Team],
-        cache: EventCache,
-        publisher: Publisher,
-        today: date,
-        report: RunReport,
+        self, run: BatchRun, feed: Feed, row: Any, audience: list[int], batch: source.Batch
     ) -> dict[str, Any]:
-        publish = self.config.publish
-        header, view = self._header_and_view(feed, audience, users, teams)
+        header, view = self._header_and_view(feed, audience, run.users, run.teams)
         rendered = render_feed(
             header,
             view,
             batch.for_users(audience),
-            today=today,
-            max_bytes=publish.max_feed_bytes,
-            cache=cache,
+            today=run.today,
+            max_bytes=self.config.publish.max_feed_bytes,
+            cache=run.cache,
             # Team feeds keep the first events they leave out, for their incremental updates.
             tail_bytes=TAIL_BYTES if feed.subject_kind == SubjectKind.TEAM else 0,
         )
-        self._warn(rendered.skipped, report)
-        return self._publish(feed, row, rendered, header.name, publisher)
+        self._warn(rendered.skipped, run.report)
+        return self._publish(run, feed, row, rendered, header.name)
 
     def _publish(
         self,
+        run: BatchRun,
         feed: Feed,
         row: Any,
         rendered: RenderedFeed,
         name: str,
-        publisher: Publisher,
         skipped: int | None = None,
     ) -> dict[str, Any]:
         """Upload the feed when its bytes changed (and its page when its key is new)."""
@@ -413,13 +386,13 @@ class Builder:
         new_key = row.stored_key != key
         upload = new_key or digest != row.content_hash
         if upload:
-            publisher.submit(Upload(feed.id, key, rendered.data))
+            run.publisher.submit(Upload(feed.id, key, rendered.data))
         if new_key:
             from .subscribe import page_html, subscribe_links
 
             links = subscribe_links(f"{self.config.publish.public_base_url}/{key}", name)
             page = page_html(links, name)
-            publisher.submit(
+            run.publisher.submit(
                 Upload(feed.id, page_key(feed.token), page, "text/html; charset=utf-8")
             )
         return {
@@ -459,49 +432,36 @@ class Builder:
 
     # --- incremental team feeds ---------------------------------------------------------------
 
-    def _patch_team_feeds(
-        self,
-        conn: Connection,
-        rows: list[Any],
-        users: dict[int, User],
-        teams: dict[int, Team],
-        cache: EventCache,
-        publisher: Publisher,
-        report: RunReport,
-        results: dict[int, dict[str, Any]],
-    ) -> list[Any]:
+    def _patch_team_feeds(self, run: BatchRun, rows: list[Any]) -> list[Any]:
         """Patch the team feeds that only activity changes touched; return the rows left to build.
 
         The changed activities of all of them are read at once: a few rows, instead of every
         member's activities.
         """
-        today = self.now().date()
-        cache.clear()
+        run.cache.clear()
         candidates = []
         for row in rows:
             feed = feed_from_row(row)
-            pending = self._patchable(feed, row, today)
+            pending = self._patchable(feed, row, run.today)
             if pending is not None:
                 candidates.append((feed, row, pending))
         if not candidates:
             return rows
-        windows = [feed.options.window(today) for feed, _, _ in candidates]
+        windows = [feed.options.window(run.today) for feed, _, _ in candidates]
         window = Window(min(w.start for w in windows), max(w.end for w in windows))
         changed = sorted({i for _, _, pending in candidates for i in pending})
-        batch = source.load_activities(conn, changed, window, users)
-        self._warn(batch.errors, report)
+        batch = source.load_activities(run.conn, changed, window, run.users)
+        self._warn(batch.errors, run.report)
         done = set()
         for feed, row, pending in candidates:
             try:
-                result = self._patch_one(
-                    feed, row, pending, batch, users, teams, cache, publisher, report
-                )
+                result = self._patch_one(run, feed, row, pending, batch)
             except Exception:  # a bug here must cost a full build, not the feed
                 log.exception("feed %s (%s) could not be patched", feed.id, redact(feed.token))
                 result = None
             if result is not None:
-                results[feed.id] = result
-                report.patched += 1
+                run.results[feed.id] = result
+                run.report.patched += 1
                 done.add(feed.id)
         return [row for row in rows if row.id not in done]
 
@@ -521,23 +481,14 @@ class Builder:
         return pending if len(pending) <= changes.MOST_TRACKED else None
 
     def _patch_one(
-        self,
-        feed: Feed,
-        row: Any,
-        pending: set[int],
-        batch: source.Batch,
-        users: dict[int, User],
-        teams: dict[int, Team],
-        cache: EventCache,
-        publisher: Publisher,
-        report: RunReport,
+        self, run: BatchRun, feed: Feed, row: Any, pending: set[int], batch: source.Batch
     ) -> dict[str, Any] | None:
-        today = self.now().date()
+        today = run.today
         previous = self.storage.get(object_key(feed.token))
         if previous is None or content_hash(previous) != row.content_hash:
             return None  # the object is not what the last build wrote
-        audience = self._audience(feed, users, teams)
-        header, view = self._header_and_view(feed, audience, users, teams)
+        audience = self._audience(feed, run.users, run.teams)
+        header, view = self._header_and_view(feed, audience, run.users, run.teams)
         window = feed.options.window(today)
         fresh: list[Item] = [
             ((start_key(activity), event_uid(activity.id, view)), activity)
@@ -550,7 +501,7 @@ class Builder:
             pending,
             fresh,
             view,
-            cache,
+            run.cache,
             today=today,
             max_bytes=self.config.publish.max_feed_bytes,
             trimmed_state=row.left_out,
@@ -560,10 +511,10 @@ class Builder:
         if row.left_out is not None and not row.left_out.startswith("-"):
             # Events beyond the recorded boundary are not counted here: count them as before.
             rendered.trimmed = max(rendered.trimmed, row.trimmed)
-        self._warn(rendered.skipped, report)
+        self._warn(rendered.skipped, run.report)
         # Broken activities that did not change are not in the old bytes either: keep their count.
         skipped = max(row.skipped, len(rendered.skipped))
-        return self._publish(feed, row, rendered, header.name, publisher, skipped)
+        return self._publish(run, feed, row, rendered, header.name, skipped)
 
     def _record(
         self,

@@ -17,6 +17,8 @@ import pytest
 import sqlalchemy as sa
 
 from feedgen import crm, migrations, state
+from feedgen.storage.memory import MemoryStorage
+from tests.factories import Crm
 
 PG_URL = os.environ.get("FEEDGEN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 24, 9, 30)
@@ -72,6 +74,17 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
     migrations.upgrade(eng)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(name="crm")
+def crm_data(engine: sa.Engine) -> Crm:
+    """Rows of a CRM on ``engine``, written as the CRM would write them."""
+    return Crm(engine, NOW)
+
+
+@pytest.fixture
+def storage() -> MemoryStorage:
+    return MemoryStorage()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

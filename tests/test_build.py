@@ -21,16 +21,6 @@ CONFIG = Config(publish=PublishConfig(uid_domain="crm.test"))
 
 
 @pytest.fixture
-def crm(engine: sa.Engine) -> Crm:
-    return Crm(engine, NOW)
-
-
-@pytest.fixture
-def storage() -> MemoryStorage:
-    return MemoryStorage()
-
-
-@pytest.fixture
 def builder(engine: sa.Engine, storage: MemoryStorage) -> Builder:
     return Builder(engine, storage, CONFIG, now=lambda: NOW)
 

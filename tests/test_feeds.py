@@ -29,11 +29,6 @@ USER = SubjectKind.USER
 
 
 @pytest.fixture
-def crm(engine: sa.Engine) -> Crm:
-    return Crm(engine, NOW)
-
-
-@pytest.fixture
 def anna(crm: Crm) -> int:
     return crm.user("Anna Schmidt", email="anna.schmidt@tesoro.example")
 

@@ -7,6 +7,7 @@ feed with ``Builder.preview`` (a full render that stores nothing).
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
@@ -36,16 +37,6 @@ def config(max_bytes: int = 1_000_000) -> Config:
     return Config(publish=PublishConfig(uid_domain="crm.test", max_feed_bytes=max_bytes))
 
 
-@pytest.fixture
-def crm(engine: sa.Engine) -> Crm:
-    return Crm(engine, NOW)
-
-
-@pytest.fixture
-def storage() -> MemoryStorage:
-    return MemoryStorage()
-
-
 def team_feed(engine: sa.Engine, team: int, **options: object) -> tuple[int, str]:
     with engine.begin() as conn:
         feed = issue_feed(conn, SubjectKind.TEAM, team, NOW, FeedOptions(**options))  # type: ignore[arg-type]
@@ -70,89 +61,85 @@ def sales_team(crm: Crm) -> tuple[int, list[int], int]:
     return team, members, outsider
 
 
-def test_an_edit_patches_the_team_feed_to_the_bytes_of_a_full_build(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage
-) -> None:
-    team, members, _ = sales_team(crm)
+@dataclass
+class Published:
+    """A team feed built once by ``builder``: the starting point of an incremental update."""
+
+    team: int
+    members: list[int]
+    outsider: int
+    feed_id: int
+    token: str
+    builder: Builder
+
+    def stored(self, storage: MemoryStorage) -> bytes | None:
+        return storage.get(object_key(self.token))
+
+
+@pytest.fixture
+def published(crm: Crm, engine: sa.Engine, storage: MemoryStorage) -> Published:
+    team, members, outsider = sales_team(crm)
     feed_id, token = team_feed(engine, team)
     builder = Builder(engine, storage, config(), now=lambda: NOW)
     builder.cycle()
-    meeting = crm.activity(members[0], title="Price talk", colleagues=(members[1],))
-    report = builder.cycle()
-    assert report.patched == 1
-    data = storage.get(object_key(token))
-    assert data == builder.preview(feed_id).data
-    assert f"activity-{meeting}.team-{team}@crm.test" in parse_all(data)
+    return Published(team, members, outsider, feed_id, token, builder)
 
 
-def test_a_patched_feed_lists_only_the_changed_activities_as_read(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+def test_an_edit_patches_the_team_feed_to_the_bytes_of_a_full_build(
+    crm: Crm, storage: MemoryStorage, published: Published
 ) -> None:
-    team, members, _ = sales_team(crm)
-    feed_id, _ = team_feed(engine, team)
-    builder = Builder(engine, storage, config(), now=lambda: NOW)
-    builder.cycle()
-    assert build_row(engine, feed_id).pending_ids == ""
-    edited = crm.activity(members[1], title="Keys handover")
-    builder.detect(RunReport("detect"))  # what detection leaves for the build
-    row = build_row(engine, feed_id)
+    anna, ben = published.members[:2]
+    meeting = crm.activity(anna, title="Price talk", colleagues=(ben,))
+    assert published.builder.cycle().patched == 1
+    data = published.stored(storage)
+    assert data == published.builder.preview(published.feed_id).data
+    assert f"activity-{meeting}.team-{published.team}@crm.test" in parse_all(data)
+
+
+def test_detection_leaves_the_changed_activities_for_the_patch(
+    crm: Crm, engine: sa.Engine, published: Published
+) -> None:
+    assert build_row(engine, published.feed_id).pending_ids == ""
+    edited = crm.activity(published.members[1], title="Keys handover")
+    published.builder.detect(RunReport("detect"))
+    row = build_row(engine, published.feed_id)
     assert (row.dirty, row.pending_ids) == (True, f",{edited}")
 
 
-def test_a_membership_change_builds_the_team_feed_in_full(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage
-) -> None:
-    team, members, _ = sales_team(crm)
-    feed_id, _ = team_feed(engine, team)
-    builder = Builder(engine, storage, config(), now=lambda: NOW)
-    builder.cycle()
-    crm.remove_member(team, members[2])
-    report = builder.cycle()
+def test_a_membership_change_builds_the_team_feed_in_full(crm: Crm, published: Published) -> None:
+    crm.remove_member(published.team, published.members[2])
+    report = published.builder.cycle()
     assert (report.patched, report.feeds_built) == (0, 1)
 
 
 def test_a_new_day_builds_the_team_feed_in_full(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage, published: Published
 ) -> None:
-    team, members, _ = sales_team(crm)
-    feed_id, token = team_feed(engine, team)
-    Builder(engine, storage, config(), now=lambda: NOW).cycle()
-    crm.activity(members[0], title="Tomorrow's call", kind="call")
+    crm.activity(published.members[0], title="Tomorrow's call", kind="call")
     tomorrow = Builder(engine, storage, config(), now=lambda: NOW + timedelta(days=1))
-    report = tomorrow.cycle()
-    assert report.patched == 0
-    assert storage.get(object_key(token)) == tomorrow.preview(feed_id).data
+    assert tomorrow.cycle().patched == 0
+    assert published.stored(storage) == tomorrow.preview(published.feed_id).data
 
 
 def test_an_object_changed_behind_our_back_is_built_in_full(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+    crm: Crm, storage: MemoryStorage, published: Published
 ) -> None:
-    team, members, _ = sales_team(crm)
-    feed_id, token = team_feed(engine, team)
-    builder = Builder(engine, storage, config(), now=lambda: NOW)
-    builder.cycle()
     tampered = b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n"
-    storage.put(object_key(token), tampered, content_type="text/calendar", cache_control="")
-    crm.activity(members[0], title="After the tampering")
-    report = builder.cycle()
-    assert report.patched == 0
-    assert storage.get(object_key(token)) == builder.preview(feed_id).data
+    key = object_key(published.token)
+    storage.put(key, tampered, content_type="text/calendar", cache_control="")
+    crm.activity(published.members[0], title="After the tampering")
+    assert published.builder.cycle().patched == 0
+    assert published.stored(storage) == published.builder.preview(published.feed_id).data
 
 
 def test_a_renamed_team_is_built_in_full(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+    engine: sa.Engine, storage: MemoryStorage, published: Published
 ) -> None:
-    team, members, _ = sales_team(crm)
-    feed_id, token = team_feed(engine, team)
-    builder = Builder(engine, storage, config(), now=lambda: NOW)
-    builder.cycle()
+    teams = crm_tables.teams
     with engine.begin() as conn:
-        conn.execute(
-            crm_tables.teams.update().where(crm_tables.teams.c.id == team), {"name": "Sales East"}
-        )
-    report = builder.cycle()
-    assert report.patched == 0
-    assert b"Sales East" in (storage.get(object_key(token)) or b"")
+        conn.execute(teams.update().where(teams.c.id == published.team), {"name": "Sales East"})
+    assert published.builder.cycle().patched == 0
+    assert b"Sales East" in (published.stored(storage) or b"")
 
 
 def test_parse_events_refuses_bytes_it_did_not_write() -> None:
@@ -276,18 +263,15 @@ def test_random_changes_patch_to_the_bytes_of_a_full_build(
 
 
 def test_a_renamed_outsider_rebuilds_team_feeds_that_show_them_in_full(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage
+    crm: Crm, storage: MemoryStorage, published: Published
 ) -> None:
-    team, members, outsider = sales_team(crm)
-    crm.activity(members[0], title="With Dana", colleagues=(outsider,))
-    feed_id, token = team_feed(engine, team)
-    builder = Builder(engine, storage, config(), now=lambda: NOW)
-    builder.cycle()
-    crm.update_user(outsider, name="Dana Renamed")
-    report = builder.cycle()
-    assert report.patched == 0
-    data = storage.get(object_key(token))
-    assert data == builder.preview(feed_id).data and b"Dana Renamed" in (data or b"")
+    crm.activity(published.members[0], title="With Dana", colleagues=(published.outsider,))
+    published.builder.cycle()
+    crm.update_user(published.outsider, name="Dana Renamed")
+    assert published.builder.cycle().patched == 0
+    data = published.stored(storage)
+    assert data == published.builder.preview(published.feed_id).data
+    assert b"Dana Renamed" in (data or b"")
 
 
 @settings(max_examples=150, deadline=None)
