@@ -114,8 +114,8 @@ def main(argv: list[str]) -> int:
     print("  Cycle ratios compare with the naive full rebuild: it has no change detection.")
     if opts.processes > 1:
         print(
-            "  With several processes, SQL statements are the coordinating process's only, and "
-            "peak RSS is the largest single process's (wait4 reports the maximum)."
+            "  With several processes, SQL statements and peak RSS are the coordinating "
+            "process's only."
         )
     print()
     print(targets_table(verdicts))

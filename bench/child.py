@@ -10,7 +10,6 @@ import cProfile
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -79,7 +78,9 @@ def run_child(task: dict[str, Any], timeout: float = 3600.0) -> dict[str, Any]:
             tail = log.read_text(errors="replace")[-3000:]
             raise RuntimeError(f"bench child {task['mode']} failed ({process.returncode}):\n{tail}")
         result: dict[str, Any] = json.loads(out.read_text())
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    # The child's own high-water mark when it could read it: wait4's ru_maxrss starts from the
+    # parent's resident size at fork (Linux carries it across exec), so it overstates a small child.
+    result["peak_rss_mb"] = result.get("self_rss_mb") or usage.ru_maxrss / 1024  # KiB
     return result
 
 
@@ -134,8 +135,24 @@ def main(argv: list[str]) -> None:
         profiler.dump_stats(task["profile"])
     else:
         result = run(task)
-    result["self_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["self_rss_mb"] = peak_rss_mb()
     Path(task["out"]).write_text(json.dumps(result))
+
+
+def peak_rss_mb() -> float | None:
+    """This process's peak resident size since it started (VmHWM), or None off Linux.
+
+    Not ``getrusage``: its ru_maxrss includes the resident size of the process that forked this
+    one, up to the exec.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
 
 
 if __name__ == "__main__":

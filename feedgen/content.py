@@ -193,14 +193,14 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
     )
 
 
-@lru_cache(maxsize=8_192)
+@lru_cache(maxsize=2_048)
 def _person(name: str, email: str | None) -> Person | None:
     """A person with a writable address, or None. Cached: the same colleagues recur all day."""
     address = safe_email(email)
     return Person(clean_text(name), address) if address else None
 
 
-@lru_cache(maxsize=8_192)
+@lru_cache(maxsize=2_048)
 def clean_name(name: str) -> str:
     """``clean_text`` of a person's name. Cached: the same colleagues recur on many events."""
     return clean_text(name)

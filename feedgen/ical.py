@@ -96,7 +96,7 @@ def fold_line(line: str) -> str:
     return fold(line).decode()
 
 
-@lru_cache(maxsize=8_192)
+@lru_cache(maxsize=2_048)
 def fmt_datetime(value: datetime) -> str:
     """A UTC DATE-TIME; ``value`` is naive UTC. Cached: a feed's times repeat a lot."""
     # %-formatting is twice as fast as an f-string with six format specs here.

@@ -124,7 +124,7 @@ def _category_line(category: str) -> str:
     return text_prop("CATEGORIES:", category)
 
 
-@lru_cache(maxsize=8_192)
+@lru_cache(maxsize=2_048)
 def _address_line(name: str, person: Person) -> str:
     """An ATTENDEE or ORGANIZER line, folded. Cached: the same people recur on many events."""
     cn = cn_param(person.name or str(person.email))
