@@ -10,8 +10,9 @@ the events of the changed activities, renders those activities again, and lays t
 with the same rule as a full build (``render.assemble``).
 
 A trimmed feed also needs to know what lies beyond its last kept event: the build records the
-first event the budget left out (``LeftOut``); when that event itself changed, or would fit now,
-the feed is built in full instead.
+first ``TAIL_BYTES`` of the events the budget left out, and the key and size of the one after
+them (``RenderedFeed.trimmed_state``). When the update would reach beyond that, or that event
+itself changed, the feed is built in full instead.
 """
 
 from __future__ import annotations
@@ -52,10 +53,12 @@ def parse_events(body: bytes) -> list[tuple[tuple[datetime, str], int, bytes]] |
 def _key(block: bytes) -> tuple[tuple[datetime, str], int] | None:
     uid = _line_value(block, _UID)
     start = _line_value(block, _DTSTART)
-    if uid is None or start is None or not uid.startswith("activity-"):
+    if uid is None or start is None:
+        return None
+    activity_id = _activity_id(uid)
+    if activity_id is None:
         return None
     try:
-        activity_id = int(uid[len("activity-") :].split(".", 1)[0].split("@", 1)[0])
         value = start.rsplit(":", 1)[1]
         # Slicing, not strptime: this runs for every event of a patched feed.
         moment = datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]))
@@ -150,6 +153,9 @@ def _before(key: tuple[datetime, str], boundary: LeftOut, today: date) -> bool:
 
 
 def _activity_id(uid: str) -> int | None:
+    """The activity id in a UID feedgen wrote (``activity-<id>[.team-<id>]@<domain>``)."""
+    if not uid.startswith("activity-"):
+        return None
     try:
         return int(uid[len("activity-") :].split(".", 1)[0].split("@", 1)[0])
     except ValueError:
