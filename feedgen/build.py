@@ -21,22 +21,20 @@ from sqlalchemy import Connection, Engine, bindparam, select, update
 from . import changes, parallel, source, state
 from .cdn import NoopPurger, Purger
 from .config import Config
-from .content import FeedView, event_uid
+from .content import FeedView
 from .detect import detect as detect_changes
 from .errors import RenderError
 from .feeds import active_feeds, feed_from_row, object_key, page_key
-from .model import Feed, SubjectKind, Team, User, Window
+from .model import Activity, Feed, SubjectKind, Team, User, Window
 from .patch import TAIL_BYTES, patch_feed
 from .publish import Publisher, Upload, clean_storage, content_hash, ensure_robots
 from .publish import process_deletions as _process_deletions
 from .render import (
     CalendarHeader,
     EventCache,
-    Item,
     RenderedFeed,
+    feed_items,
     render_feed,
-    shown,
-    start_key,
 )
 from .storage import Storage
 from .tokens import redact
@@ -334,15 +332,22 @@ class Builder:
         batch = source.load_batch(run.conn, wanted, window, run.users)
         self._warn(batch.errors, run.report)
         # Each rendered event is kept until the last feed of the group that shows it.
+        looks = {
+            feed.id: self._header_and_view(feed, audience, run.users, run.teams)
+            for feed, _, audience in group
+        }
         uses: Counter[tuple[int, tuple[object, ...]]] = Counter()
         for feed, _, audience in group:
-            variant = self._header_and_view(feed, audience, run.users, run.teams)[1].variant
+            variant = looks[feed.id][1].variant
             for activity in batch.for_users(audience):
                 uses[activity.id, variant] += 1
         run.cache.expect(uses)
         for feed, row, audience in group:
             try:
-                run.results[feed.id] = self._build_one(run, feed, row, audience, batch)
+                header, view = looks[feed.id]
+                run.results[feed.id] = self._build_one(
+                    run, feed, row, batch.for_users(audience), header, view
+                )
             except Exception as exc:  # a bug in one feed must not stop the others
                 log.exception("feed %s (%s) failed to render", feed.id, redact(feed.token))
                 run.errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
@@ -355,13 +360,18 @@ class Builder:
         return [m for m in team.member_ids if m in users and users[m].active] if team else []
 
     def _build_one(
-        self, run: BatchRun, feed: Feed, row: Any, audience: list[int], batch: source.Batch
+        self,
+        run: BatchRun,
+        feed: Feed,
+        row: Any,
+        activities: list[Activity],
+        header: CalendarHeader,
+        view: FeedView,
     ) -> dict[str, Any]:
-        header, view = self._header_and_view(feed, audience, run.users, run.teams)
         rendered = render_feed(
             header,
             view,
-            batch.for_users(audience),
+            activities,
             today=run.today,
             max_bytes=self.config.publish.max_feed_bytes,
             cache=run.cache,
@@ -489,12 +499,8 @@ class Builder:
             return None  # the object is not what the last build wrote
         audience = self._audience(feed, run.users, run.teams)
         header, view = self._header_and_view(feed, audience, run.users, run.teams)
-        window = feed.options.window(today)
-        fresh: list[Item] = [
-            ((start_key(activity), event_uid(activity.id, view)), activity)
-            for activity in batch.for_users(audience)
-            if activity.id in pending and shown(activity, view, window.start, window.end)
-        ]
+        changed = [a for a in batch.for_users(audience) if a.id in pending]
+        fresh = feed_items(changed, view, today)
         rendered = patch_feed(
             previous,
             header.to_bytes(),

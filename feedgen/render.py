@@ -26,8 +26,8 @@ from .errors import RenderError
 from .ical import (
     clean_text,
     cn_param,
+    dt_line,
     escape_text,
-    fmt_date,
     fmt_datetime,
     fmt_duration,
     fold_line,
@@ -78,16 +78,11 @@ def event_bytes(content: EventContent) -> bytes:
     the text lines go through ``text_prop``. The event is encoded once, at the end.
     """
     stamp = fmt_datetime(content.stamp)
-    start, end = content.start, content.end
     lines = [
         "BEGIN:VEVENT",
         text_prop("SUMMARY:", content.summary),
-        ("DTSTART:" + fmt_datetime(start))
-        if isinstance(start, datetime)
-        else ("DTSTART;VALUE=DATE:" + fmt_date(start)),
-        ("DTEND:" + fmt_datetime(end))
-        if isinstance(end, datetime)
-        else ("DTEND;VALUE=DATE:" + fmt_date(end)),
+        dt_line("DTSTART", content.start),
+        dt_line("DTEND", content.end),
         "DTSTAMP:" + stamp,
         text_prop("UID:", content.uid),
         f"SEQUENCE:{content.sequence}",
@@ -278,6 +273,19 @@ def render_feed(
     large team overview does not render the events it would drop (but ``tail_bytes`` of them,
     kept for incremental updates: see ``assemble``).
     """
+    return assemble(
+        header.to_bytes(),
+        feed_items(activities, view, today),
+        view,
+        cache,
+        today=today,
+        max_bytes=max_bytes,
+        tail_bytes=tail_bytes,
+    )
+
+
+def feed_items(activities: Iterable[Activity], view: FeedView, today: date) -> list[Item]:
+    """The activities the feed shows, once each, with their sort keys (rendered later)."""
     window = view.options.window(today)
     items: list[Item] = []
     seen: set[int] = set()
@@ -286,15 +294,7 @@ def render_feed(
             continue
         seen.add(activity.id)
         items.append(((start_key(activity), event_uid(activity.id, view)), activity))
-    return assemble(
-        header.to_bytes(),
-        items,
-        view,
-        cache,
-        today=today,
-        max_bytes=max_bytes,
-        tail_bytes=tail_bytes,
-    )
+    return items
 
 
 def assemble(
