@@ -26,7 +26,7 @@ from feedgen.errors import RenderError
 from feedgen.feeds import feed_from_row, object_key
 from feedgen.model import Activity, Feed, Participant, SubjectKind, Team, User, Window
 from feedgen.render import shown
-from feedgen.source import load_teams, load_users, to_activity
+from feedgen.source import ACTIVITY_COLUMNS, load_teams, load_users, to_activity
 
 _a, _p = crm.activities, crm.participants
 Put = Callable[[str, bytes], None]
@@ -114,7 +114,7 @@ def _activities_of(
 ) -> list[Activity]:
     """One query for the user's activities, then one per activity for its participants."""
     shared = sa.select(_p.c.activity_id).where(_p.c.user_id == user_id)
-    query = sa.select(_a).where(
+    query = sa.select(*ACTIVITY_COLUMNS).where(
         sa.or_(_a.c.owner_id == user_id, _a.c.id.in_(shared)),
         _a.c.deleted_at.is_(None),
         _a.c.kind != "note",

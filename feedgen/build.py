@@ -33,6 +33,7 @@ from .render import (
     CalendarHeader,
     EventCache,
     RenderedFeed,
+    Variant,
     feed_items,
     render_feed,
 )
@@ -247,9 +248,11 @@ class Builder:
     def _build_order(
         self, conn: Connection, teams: dict[int, Team], only: Sequence[int] | None
     ) -> list[int]:
-        """The dirty feeds, teammates next to each other and to their team's feed.
+        """The dirty feeds, each team's feed followed by its members' own.
 
-        Colleagues share most activities: built in one batch, those are read and rendered once.
+        Colleagues share most activities: built in one batch, those are read and rendered once,
+        and the team overview's events lend their bodies to the members' feeds right after it
+        (``EventCache``), which then drop them.
         """
         b, f = state.builds, state.feeds
         query = (
@@ -266,8 +269,8 @@ class Builder:
 
         def locality(row: Any) -> tuple[int, int, int]:
             if row.subject_kind == SubjectKind.TEAM.value:
-                return row.subject_id, 1, row.id
-            return team_of.get(row.subject_id, 0), 0, row.id
+                return row.subject_id, 0, row.id
+            return team_of.get(row.subject_id, 0), 1, row.id
 
         return [row.id for row in sorted(conn.execute(query), key=locality)]
 
@@ -336,7 +339,7 @@ class Builder:
             feed.id: self._header_and_view(feed, audience, run.users, run.teams)
             for feed, _, audience in group
         }
-        uses: Counter[tuple[int, tuple[object, ...]]] = Counter()
+        uses: Counter[tuple[int, Variant]] = Counter()
         for feed, _, audience in group:
             variant = looks[feed.id][1].variant
             for activity in batch.for_users(audience):

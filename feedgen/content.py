@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -27,6 +27,7 @@ DEFAULT_LENGTH = {
 DEADLINE_BLOCK = timedelta(minutes=15)
 LONGEST_EVENT = timedelta(days=366)
 EARLIEST, LATEST = datetime(1900, 1, 1), datetime(2200, 1, 1)
+BUSY = "Busy"
 
 PRIORITY_VALUE = {Priority.HIGH: 1, Priority.NORMAL: 5, Priority.LOW: 9}
 KIND_LABEL = {
@@ -83,11 +84,22 @@ class FeedView:
     # Team overview feeds: whose activities these are, named in each event's title.
     team_id: int | None = None
     team_member_ids: frozenset[int] = frozenset()
+    # What, besides the activity, the rendered bytes depend on (a render cache key part): what
+    # shapes every line but SUMMARY and UID (the options, UID domain and activity URL, as a number
+    # from ``_BODY_VARIANTS``), and the team. Two ints: the cache hashes and compares the variant
+    # for every event, and options are dataclasses, which hash and compare in Python.
+    variant: tuple[int, int | None] = field(init=False, repr=False, compare=False)
 
-    @property
-    def variant(self) -> tuple[object, ...]:
-        """What, besides the activity, the rendered bytes depend on (a render cache key part)."""
-        return (self.options, self.uid_domain, self.activity_url, self.team_id)
+    def __post_init__(self) -> None:
+        body = (self.options, self.uid_domain, self.activity_url)
+        number = _BODY_VARIANTS.setdefault(body, len(_BODY_VARIANTS))
+        object.__setattr__(self, "variant", (number, self.team_id))
+
+
+# Every distinct body variant this process has seen, numbered. Never cleared (a number must not
+# come back with another meaning while a cache holds it); it grows with the distinct option sets
+# of feeds, a handful in practice.
+_BODY_VARIANTS: dict[tuple[FeedOptions, str, str], int] = {}
 
 
 def safe_email(value: str | None) -> str | None:
@@ -155,7 +167,7 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
     if options.busy_only:
         return EventContent(
             uid,
-            "Busy",
+            event_summary(activity, view),
             start,
             end,
             activity.updated_at,
@@ -176,7 +188,7 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
     url = view.activity_url.format(id=activity.id)
     return EventContent(
         uid,
-        _summary(activity, view),
+        event_summary(activity, view),
         start,
         end,
         activity.updated_at,
@@ -206,7 +218,10 @@ def clean_name(name: str) -> str:
     return clean_text(name)
 
 
-def _summary(activity: Activity, view: FeedView) -> str:
+def event_summary(activity: Activity, view: FeedView) -> str:
+    """The event's title: with the kind, and in team overviews the members it concerns."""
+    if view.options.busy_only:
+        return BUSY
     title = clean_text(activity.title).strip() or "(no title)"
     kind = activity.kind
     if kind == ActivityKind.TASK:

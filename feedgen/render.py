@@ -19,6 +19,7 @@ from .content import (
     FeedView,
     Person,
     event_content,
+    event_summary,
     event_uid,
     validate,
 )
@@ -71,22 +72,28 @@ class CalendarHeader:
         )
 
 
+# The lines of an event that every feed showing it shares (SUMMARY and UID aside): those between
+# SUMMARY and UID, and those after UID. A team overview and its members' own feeds differ only in
+# the title and UID of an event, so the rest is written once for all of them (``EventCache``).
+EventBody = tuple[bytes, bytes]
+
+
 def event_bytes(content: EventContent) -> bytes:
-    """Serialise one VEVENT in icalendar's property order (canonical first, then by name).
+    """Serialise one VEVENT in icalendar's property order (canonical first, then by name)."""
+    return compose_event(content.summary, content.uid, event_body(content), content.alarm_minutes)
+
+
+def event_body(content: EventContent) -> EventBody:
+    """The event's lines but BEGIN, SUMMARY, UID, the alarm and END, each ending in CRLF.
 
     Lines of fixed shape (dates, numbers, keywords) are short ASCII and never need folding; only
-    the text lines go through ``text_prop``. The event is encoded once, at the end.
+    the text lines go through ``text_prop``. Each part is encoded once, at the end.
     """
     stamp = fmt_datetime(content.stamp)
-    lines = [
-        "BEGIN:VEVENT",
-        text_prop("SUMMARY:", content.summary),
-        dt_line("DTSTART", content.start),
-        dt_line("DTEND", content.end),
-        "DTSTAMP:" + stamp,
-        text_prop("UID:", content.uid),
-        f"SEQUENCE:{content.sequence}",
-    ]
+    dates = "\r\n".join(
+        [dt_line("DTSTART", content.start), dt_line("DTEND", content.end), "DTSTAMP:" + stamp, ""]
+    )
+    lines = [f"SEQUENCE:{content.sequence}"]
     for person in content.attendees:
         lines.append(_address_line("ATTENDEE", person))
     lines.append(_category_line(content.category))
@@ -102,16 +109,24 @@ def event_bytes(content: EventContent) -> bytes:
     lines.append("TRANSP:TRANSPARENT" if content.transparent else "TRANSP:OPAQUE")
     if content.url is not None:
         lines.append(fold_line("URL:" + content.url))
-    if content.alarm_minutes is not None:
-        lines += [
-            "BEGIN:VALARM",
-            "ACTION:DISPLAY",
-            text_prop("DESCRIPTION:", content.summary),
-            f"TRIGGER:{fmt_duration(timedelta(minutes=-content.alarm_minutes))}",
-            "END:VALARM",
-        ]
-    lines.append("END:VEVENT\r\n")
-    return "\r\n".join(lines).encode()
+    lines.append("")
+    return dates.encode(), "\r\n".join(lines).encode()
+
+
+def compose_event(summary: str, uid: str, body: EventBody, alarm_minutes: int | None) -> bytes:
+    """A whole VEVENT from its title, UID and shared lines (the alarm repeats the title)."""
+    head = f"BEGIN:VEVENT\r\n{text_prop('SUMMARY:', summary)}\r\n"
+    uid_line = text_prop("UID:", uid) + "\r\n"
+    if alarm_minutes is None:
+        end = "END:VEVENT\r\n"
+    else:
+        trigger = fmt_duration(timedelta(minutes=-alarm_minutes))
+        end = (
+            "BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
+            f"{text_prop('DESCRIPTION:', summary)}\r\n"
+            f"TRIGGER:{trigger}\r\nEND:VALARM\r\nEND:VEVENT\r\n"
+        )
+    return b"".join([head.encode(), body[0], uid_line.encode(), body[1], end.encode()])
 
 
 @lru_cache(maxsize=64)
@@ -167,14 +182,20 @@ class RenderedFeed:
         return boundary + "\n" + b"".join(body for _, body in self.tail).decode()
 
 
-# (sort key, bytes) of a rendered event, or the reason it cannot be one.
-_Rendered = tuple[tuple[datetime, str], bytes] | RenderError
+# The bytes of a rendered event, or the reason it cannot be one.
+_Rendered = bytes | RenderError
 # An event to place in a feed: its sort key, and its activity (rendered on demand) or its bytes.
 Item = tuple[tuple[datetime, str], "Activity | bytes"]
+# A view's variant (``FeedView.variant``): its body variant's number, and its team.
+Variant = tuple[int, int | None]
 
 
 class EventCache:
     """Rendered events of one group of feeds, keyed by activity identity, version and feed view.
+
+    Two levels: an event's bytes per view variant, and its body (``EventBody``) per variant body,
+    which the views of a team overview and of its members' own feeds share, so that only the
+    title and UID are written again for each of them.
 
     When told how many of the group's feeds will ask for each event (``expect``), an entry lives
     until its last use, so memory holds only what a later feed still needs; otherwise the cache is
@@ -184,17 +205,26 @@ class EventCache:
     def __init__(self, max_entries: int = 50_000) -> None:
         self.max_entries = max_entries
         self._entries: dict[tuple[object, ...], _Rendered] = {}
-        self._uses: dict[tuple[int, tuple[object, ...]], int] | None = None
+        self._bodies: dict[tuple[object, ...], EventBody | RenderError] = {}
+        self._uses: dict[tuple[int, Variant], int] | None = None
+        self._body_uses: dict[tuple[int, int], int] | None = None
         self.hits = 0
         self.misses = 0
+        self.bodies_reused = 0
 
     def clear(self) -> None:
         self._entries.clear()
-        self._uses = None
+        self._bodies.clear()
+        self._uses = self._body_uses = None
 
-    def expect(self, uses: dict[tuple[int, tuple[object, ...]], int]) -> None:
+    def expect(self, uses: dict[tuple[int, Variant], int]) -> None:
         """How many times each (activity id, view variant) will be asked for from now on."""
         self._uses = dict(uses)
+        body_uses: dict[tuple[int, int], int] = {}
+        for activity_id, (body, _team) in uses:
+            key = (activity_id, body)
+            body_uses[key] = body_uses.get(key, 0) + 1  # each variant renders its event once
+        self._body_uses = body_uses
 
     def get(self, activity: Activity, view: FeedView) -> _Rendered:
         variant = view.variant
@@ -222,23 +252,54 @@ class EventCache:
         return found
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._bodies)
 
     def _miss(self, activity: Activity, view: FeedView) -> _Rendered:
         self.misses += 1
-        return _render_event(activity, view)
+        if view.options.tasks_as_todo and activity.kind == ActivityKind.TASK:
+            return _render_todo(activity, view)
+        body_variant = view.variant[0]
+        key = (activity.id, activity.updated_at, body_variant)
+        keep = True
+        if self._body_uses is None:
+            body = self._bodies.get(key)
+        else:
+            use_key = (activity.id, body_variant)
+            left = self._body_uses.get(use_key, 0) - 1
+            self._body_uses[use_key] = left
+            keep = left > 0
+            body = self._bodies.get(key) if keep else self._bodies.pop(key, None)
+        if isinstance(body, RenderError):
+            return body
+        if body is not None:
+            self.bodies_reused += 1
+            summary = event_summary(activity, view)
+            uid = event_uid(activity.id, view)
+            return compose_event(summary, uid, body, view.options.reminder_minutes)
+        try:
+            validate(activity)
+            content = event_content(activity, view)
+        except RenderError as exc:
+            body = exc
+            rendered: _Rendered = exc
+        else:
+            body = event_body(content)
+            rendered = compose_event(content.summary, content.uid, body, content.alarm_minutes)
+        if keep:
+            if len(self._bodies) >= self.max_entries:
+                self._bodies.clear()
+            self._bodies[key] = body
+        return rendered
 
 
-def _render_event(activity: Activity, view: FeedView) -> _Rendered:
+def _render_todo(activity: Activity, view: FeedView) -> _Rendered:
+    # VTODO is rare and only some clients show it: icalendar renders it.
     try:
         validate(activity)
         content = event_content(activity, view)
     except RenderError as exc:
         return exc
-    if view.options.tasks_as_todo and activity.kind == ActivityKind.TASK:
-        # VTODO is rare and only some clients show it: icalendar renders it.
-        return content.sort_key, reference.todo_bytes(content, activity.status == Status.DONE)
-    return content.sort_key, event_bytes(content)
+    return reference.todo_bytes(content, activity.status == Status.DONE)
 
 
 def shown(activity: Activity, view: FeedView, window_start: datetime, window_end: datetime) -> bool:
@@ -366,7 +427,7 @@ def _body(
     if isinstance(rendered, RenderError):
         skipped.append(rendered)
         return None
-    return rendered[1]
+    return rendered
 
 
 def _tail(

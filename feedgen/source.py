@@ -26,7 +26,8 @@ CHUNK = 2000
 
 _a = crm.activities
 _p = crm.participants
-_ACTIVITY_COLUMNS = (
+# What ``to_activity`` reads, in this order.
+ACTIVITY_COLUMNS = (
     _a.c.id,
     _a.c.kind,
     _a.c.owner_id,
@@ -139,20 +140,20 @@ def load_batch(
     wanted = set(user_ids)
     ordered = sorted(wanted)
     for part in chunks(ordered):
-        owned = select(*_ACTIVITY_COLUMNS).where(
+        owned = select(*ACTIVITY_COLUMNS).where(
             _a.c.owner_id.in_(part), _exportable(), _in_window(window)
         )
         for row in conn.execute(owned):
             rows[row.id] = row
             audience[row.id].add(row.owner_id)
         shared = (
-            select(_p.c.user_id, *_ACTIVITY_COLUMNS)
+            select(_p.c.user_id, *ACTIVITY_COLUMNS)
             .join(_a, _a.c.id == _p.c.activity_id)
             .where(_p.c.user_id.in_(part), _exportable(), _in_window(window))
         )
-        for row in conn.execute(shared):
-            rows[row.id] = row
-            audience[row.id].add(row.user_id)
+        for user_id, *values in conn.execute(shared):
+            rows[values[0]] = values
+            audience[values[0]].add(user_id)
     return _complete(conn, rows, audience, wanted, users)
 
 
@@ -165,7 +166,7 @@ def load_activities(
     audience: dict[int, set[int]] = defaultdict(set)
     ids = sorted(set(activity_ids))
     for part in chunks(ids):
-        query = select(*_ACTIVITY_COLUMNS).where(
+        query = select(*ACTIVITY_COLUMNS).where(
             _a.c.id.in_(part), _exportable(), _in_window(window)
         )
         for row in conn.execute(query):
@@ -235,30 +236,35 @@ _STATUSES = {s.value: s for s in Status}
 _PRIORITIES = {p.value: p for p in Priority}
 
 
-def to_activity(row: Any, participants: tuple[Participant, ...]) -> Activity:
-    """Turn a row into an Activity; a value outside the contract raises RenderError naming it."""
-    # Dictionary lookups: Enum(value) costs microseconds, and this runs for every row.
-    kind = _KINDS.get(row.kind)
-    status = _STATUSES.get(row.status or "open")
-    priority = _PRIORITIES.get(row.priority) if row.priority else None
-    if kind is None or status is None or (row.priority and priority is None):
-        bad = row.kind if kind is None else row.status if status is None else row.priority
-        raise RenderError(row.id, f"unexpected value {bad!r} (see the CRM contract)")
+def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Activity:
+    """Turn a row of ``ACTIVITY_COLUMNS`` into an Activity; a value outside the contract raises
+    RenderError naming it."""
+    # By position, and dictionary lookups for the enums: this runs for every row of a batch, and
+    # access by name and Enum(value) cost microseconds each.
+    (aid, kind, owner_id, title, created, updated, description, location) = row[:8]
+    (starts, ends, due, all_day, priority, status) = row[8:]
+    kind_value = _KINDS.get(kind)
+    status_value = _STATUSES.get(status or "open")
+    priority_value = _PRIORITIES.get(priority) if priority else None
+    if kind_value is None or status_value is None or (priority and priority_value is None):
+        bad = kind if kind_value is None else status if status_value is None else priority
+        raise RenderError(aid, f"unexpected value {bad!r} (see the CRM contract)")
+    updated = _naive(updated)
     return Activity(
-        id=row.id,
-        kind=kind,
-        owner_id=row.owner_id,
-        title=row.title or "",
-        created_at=_naive(row.created_at) or _naive(row.updated_at),  # type: ignore[arg-type]
-        updated_at=_naive(row.updated_at),  # type: ignore[arg-type]
-        description=row.description or "",
-        location=row.location or "",
-        start=_naive(row.starts_at),
-        end=_naive(row.ends_at),
-        due=_naive(row.due_at),
-        all_day=bool(row.all_day),
-        priority=priority,
-        status=status,
+        id=aid,
+        kind=kind_value,
+        owner_id=owner_id,
+        title=title or "",
+        created_at=_naive(created) or updated,  # type: ignore[arg-type]
+        updated_at=updated,  # type: ignore[arg-type]
+        description=description or "",
+        location=location or "",
+        start=_naive(starts),
+        end=_naive(ends),
+        due=_naive(due),
+        all_day=bool(all_day),
+        priority=priority_value,
+        status=status_value,
         participants=participants,
     )
 

@@ -444,6 +444,44 @@ def test_an_edited_activity_is_rendered_again() -> None:
     assert cache.hits == 0 and rendered.data.count(b"Moved") == len(week())
 
 
+def team_view(**options: object) -> FeedView:
+    """Anna and Ben's team overview, with the same options as ``view(**options)``."""
+    member = view(**options)
+    return replace(member, team_id=7, team_member_ids=frozenset(USERS))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"busy_only": True}, {"reminder_minutes": 30}, {"show_emails": False}],
+    ids=["default", "busy-only", "reminder", "no-emails"],
+)
+def test_a_team_overview_writes_only_title_and_uid_of_events_its_members_rendered(
+    options: dict[str, object],
+) -> None:
+    cache = EventCache()
+    render(week(), view(**options), cache=cache)
+    team = render(week(), team_view(**options), cache=cache)
+    assert cache.bodies_reused == len(week())
+    assert team.data == render(week(), team_view(**options)).data
+
+
+def test_a_shared_body_is_dropped_after_the_last_view_that_expects_it() -> None:
+    cache = EventCache()
+    member, team = view(), team_view()
+    cache.expect({(a.id, v.variant): 1 for a in week() for v in (member, team)})
+    render(week(), member, cache=cache)
+    assert len(cache) == len(week())  # the bodies, for the team overview
+    render(week(), team, cache=cache)
+    assert (cache.bodies_reused, len(cache)) == (len(week()), 0)
+
+
+def test_views_with_other_options_share_no_bodies() -> None:
+    cache = EventCache()
+    render(week(), view(), cache=cache)
+    render(week(), team_view(show_emails=False), cache=cache)
+    assert cache.bodies_reused == 0
+
+
 # --- any text ---------------------------------------------------------------------------------
 
 TRICKY = [
