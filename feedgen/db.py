@@ -12,6 +12,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from . import migrations
 from .errors import SourceError, StateError
 
+SQLITE_CACHED_STATEMENTS = 8
+
 
 def open_engine(url: str) -> Engine:
     """Create an engine and check that the database answers; SourceError says why not."""
@@ -23,7 +25,10 @@ def open_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        options["connect_args"] = {"timeout": 30}
+        # sqlite3 keeps 128 prepared statements per connection by default. A batch's reads are
+        # IN lists of up to 2,000 ids, each length its own statement, so over a large rebuild
+        # the cache filled with big ones: 20 MB more resident at 10,000 users than at 1,000.
+        options["connect_args"] = {"timeout": 30, "cached_statements": SQLITE_CACHED_STATEMENTS}
     else:
         options["pool_pre_ping"] = True
     try:

@@ -74,6 +74,12 @@ def fold(line: str) -> bytes:
     size = len(data)
     if size <= _CHUNK:
         return data
+    if size == len(line):
+        # ASCII: every chunk is 74 octets unless one would end in an escape character; the
+        # octets where chunks end (73, 147, ...) tell at once.
+        ends = data[_CHUNK - 1 : size - 1 : _CHUNK]
+        if b"\\" not in ends and b"^" not in ends:
+            return FOLD.join([data[pos : pos + _CHUNK] for pos in range(0, size, _CHUNK)])
     chunks = []
     pos = 0
     while size - pos > _CHUNK:

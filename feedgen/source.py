@@ -144,8 +144,8 @@ def load_batch(
             _a.c.owner_id.in_(part), _exportable(), _in_window(window)
         )
         for row in conn.execute(owned):
-            rows[row.id] = row
-            audience[row.id].add(row.owner_id)
+            rows[row[0]] = row
+            audience[row[0]].add(row[2])  # id, owner_id
         shared = (
             select(_p.c.user_id, *ACTIVITY_COLUMNS)
             .join(_a, _a.c.id == _p.c.activity_id)
@@ -193,12 +193,10 @@ def _complete(
             .where(_p.c.activity_id.in_(part))
             .order_by(_p.c.activity_id, _p.c.id)
         )
-        for person in conn.execute(on_activities):
-            if wanted is None and person.user_id is not None:
-                audience[person.activity_id].add(person.user_id)
-            people[person.activity_id].append(
-                _participant(person.user_id, person.name, person.email, users, colleagues)
-            )
+        for activity_id, user_id, name, email in conn.execute(on_activities):
+            if wanted is None and user_id is not None:
+                audience[activity_id].add(user_id)
+            people[activity_id].append(_participant(user_id, name, email, users, colleagues))
     batch = Batch()
     for activity_id in ids:
         try:
