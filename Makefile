@@ -13,7 +13,7 @@ all: lint test ## lint and test (the default)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py feedgen/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test,lint]'
@@ -58,4 +58,4 @@ bench: $(STAMP) ## benchmark against the naive baseline; BENCH_ARGS='--quick --j
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean: ## remove the virtualenv, caches and generated data
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis build feedgen/*.so

@@ -7,10 +7,12 @@ a feed is its header, its events sorted by start and UID, and a footer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from types import ModuleType
 
 from . import reference
 from .content import (
@@ -37,6 +39,14 @@ from .ical import (
     text_prop,
 )
 from .model import Activity, ActivityKind, Status
+
+# The C serialiser, when pip could compile it; FEEDGEN_NO_SPEEDUPS=1 turns it off (to compare).
+_speedups: ModuleType | None = None
+if not os.environ.get("FEEDGEN_NO_SPEEDUPS"):
+    try:
+        from . import _speedups
+    except ImportError:  # pragma: no cover (built without a C compiler: the Python path below)
+        _speedups = None
 
 log = logging.getLogger(__name__)
 
@@ -83,8 +93,10 @@ def event_bytes(content: EventContent) -> bytes:
     return compose_event(content.summary, content.uid, event_body(content), content.alarm_minutes)
 
 
-def event_body(content: EventContent) -> EventBody:
+def py_event_body(content: EventContent) -> EventBody:
     """The event's lines but BEGIN, SUMMARY, UID, the alarm and END, each ending in CRLF.
+
+    ``event_body`` is the C version of this when it is built (``_speedups.c``), else this.
 
     Lines of fixed shape (dates, numbers, keywords) are short ASCII and never need folding; only
     the text lines go through ``text_prop``. Each part is encoded once, at the end.
@@ -113,20 +125,37 @@ def event_body(content: EventContent) -> EventBody:
     return dates.encode(), "\r\n".join(lines).encode()
 
 
+def py_text_line(prefix: str, value: str) -> bytes:
+    """A TEXT property line, escaped, folded and ended with CRLF (``text_line`` in C)."""
+    return (text_prop(prefix, value) + "\r\n").encode()
+
+
+if _speedups is not None:
+    event_body: Callable[[EventContent], EventBody] = _speedups.event_body
+    text_line_bytes: Callable[[str, str], bytes] = _speedups.text_line
+else:  # pragma: no cover (no C compiler where feedgen was installed)
+    event_body = py_event_body
+    text_line_bytes = py_text_line
+
+
 def compose_event(summary: str, uid: str, body: EventBody, alarm_minutes: int | None) -> bytes:
     """A whole VEVENT from its title, UID and shared lines (the alarm repeats the title)."""
-    head = f"BEGIN:VEVENT\r\n{text_prop('SUMMARY:', summary)}\r\n"
-    uid_line = text_prop("UID:", uid) + "\r\n"
-    if alarm_minutes is None:
-        end = "END:VEVENT\r\n"
-    else:
+    parts = [
+        b"BEGIN:VEVENT\r\n",
+        text_line_bytes("SUMMARY:", summary),
+        body[0],
+        text_line_bytes("UID:", uid),
+        body[1],
+    ]
+    if alarm_minutes is not None:
         trigger = fmt_duration(timedelta(minutes=-alarm_minutes))
-        end = (
-            "BEGIN:VALARM\r\nACTION:DISPLAY\r\n"
-            f"{text_prop('DESCRIPTION:', summary)}\r\n"
-            f"TRIGGER:{trigger}\r\nEND:VALARM\r\nEND:VEVENT\r\n"
-        )
-    return b"".join([head.encode(), body[0], uid_line.encode(), body[1], end.encode()])
+        parts += [
+            b"BEGIN:VALARM\r\nACTION:DISPLAY\r\n",
+            text_line_bytes("DESCRIPTION:", summary),
+            f"TRIGGER:{trigger}\r\nEND:VALARM\r\n".encode(),
+        ]
+    parts.append(b"END:VEVENT\r\n")
+    return b"".join(parts)
 
 
 @lru_cache(maxsize=64)

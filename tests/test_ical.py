@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar.parser.string import _foldline
 
-from feedgen import reference
+from feedgen import reference, render
 from feedgen.content import EventContent, Person
 from feedgen.ical import fmt_duration, fold
 from feedgen.render import CalendarHeader, event_bytes
 
 # Plain ASCII with the characters that escaping adds or folding must not split after (``\`` and
 # ``^``): the folding fast path for ASCII lines, and its fallback when an escape ends a chunk.
-ascii_text = st.text(alphabet='ab ,;:\\^\n"', max_size=400)
+ascii_text = st.text(alphabet="aN ,;:\\^\r\n\"'", max_size=400)
 any_text = st.one_of(st.text(min_size=0, max_size=300), ascii_text)
 names = st.text(min_size=1, max_size=80)
 emails = st.from_regex(r"\A[a-z0-9._%+-]{1,20}@[a-z0-9-]{1,15}\.[a-z]{2,6}\Z")
@@ -56,10 +60,62 @@ def contents(draw: st.DrawFn) -> EventContent:
     )
 
 
+def python_event_bytes(content: EventContent) -> bytes:
+    """``event_bytes`` with the Python serialiser, where the C one is built."""
+    with (
+        patch.object(render, "event_body", render.py_event_body),
+        patch.object(render, "text_line_bytes", render.py_text_line),
+    ):
+        return event_bytes(content)
+
+
+SERIALISERS = {"python": python_event_bytes}
+if render._speedups is not None:
+    SERIALISERS["c"] = event_bytes
+
+
+@pytest.mark.parametrize("serialise", SERIALISERS.values(), ids=SERIALISERS.keys())
 @settings(max_examples=400, deadline=None)
-@given(contents())
-def test_event_bytes_equal_icalendar(content: EventContent) -> None:
-    assert event_bytes(content) == reference.event_component(content).to_ical()
+@given(content=contents())
+def test_event_bytes_equal_icalendar(
+    serialise: Callable[[EventContent], bytes], content: EventContent
+) -> None:
+    assert serialise(content) == reference.event_component(content).to_ical()
+
+
+# Where escaping rules meet: icalendar first turns "\N" into a line break, which then pairs with
+# a CR before it; backslashes double; parameter values escape ^, quotes and breaks (RFC 6868).
+TANGLES = ["\r\\N", "\\\\N", "\r\r\n", "a\\", "\\N\n", '^"\r\n^n', "x,y;z:\u2019", "it's"]
+
+
+@pytest.mark.parametrize("serialise", SERIALISERS.values(), ids=SERIALISERS.keys())
+@pytest.mark.parametrize("text", TANGLES)
+def test_tangled_escapes_equal_icalendar(
+    serialise: Callable[[EventContent], bytes], text: str
+) -> None:
+    content = EventContent(
+        uid="activity-1@crm.test",
+        summary=text,
+        start=datetime(2026, 11, 24, 9),
+        end=datetime(2026, 11, 24, 10),
+        stamp=datetime(2026, 11, 1, 8),
+        sequence=3,
+        category="Meeting",
+        transparent=False,
+        description=text * 30,
+        location=text,
+        organizer=Person(text, "anna@crm.test"),
+        attendees=(Person(text, "ben@crm.test"),),
+    )
+    assert serialise(content) == reference.event_component(content).to_ical()
+
+
+@pytest.mark.skipif(
+    shutil.which("cc") is None or bool(os.environ.get("FEEDGEN_NO_SPEEDUPS")),
+    reason="no C compiler, or the C serialiser turned off: the Python serialiser only",
+)
+def test_the_c_serialiser_is_built_where_a_compiler_is() -> None:
+    assert render.event_body is not render.py_event_body
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,0 +1,6 @@
+"""Types of the C serialiser (``_speedups.c``); ``render`` holds the Python reference of each."""
+
+from feedgen.content import EventContent
+
+def event_body(content: EventContent, /) -> tuple[bytes, bytes]: ...
+def text_line(prefix: str, value: str, /) -> bytes: ...
