@@ -1,4 +1,5 @@
-"""Builds on several processes give the same feeds as one process, each built once."""
+"""Builds on several processes give the same feeds as one process, each built once, on SQLite
+and on PostgreSQL (where workers claim feeds with row locks)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedgen import crm, migrations
 from feedgen.build import Builder
 from feedgen.config import Config, DatabaseConfig, StorageConfig, WorkerConfig
 from feedgen.db import open_engine
@@ -17,11 +17,8 @@ from tests.conftest import NOW
 from tests.factories import Crm
 
 
-def seeded(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'crm.sqlite'}"
-    engine = open_engine(url)
-    crm.metadata.create_all(engine)
-    migrations.upgrade(engine)
+def seeded(engine: sa.Engine) -> str:
+    """Eight agents, four of them a team, each with a viewing shared with the next; their URL."""
     factory = Crm(engine, NOW)
     users = [factory.user(f"Agent {i}") for i in range(8)]
     team = factory.team("Sales", users[:4])
@@ -31,8 +28,7 @@ def seeded(tmp_path: Path) -> str:
         for user in users:
             issue_feed(conn, SubjectKind.USER, user, NOW, FeedOptions())
         issue_feed(conn, SubjectKind.TEAM, team, NOW, FeedOptions())
-    engine.dispose()
-    return url
+    return engine.url.render_as_string(hide_password=False)
 
 
 def build(url: str, folder: Path, processes: int) -> dict[str, bytes]:
@@ -50,18 +46,16 @@ def build(url: str, folder: Path, processes: int) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in folder.glob("*.ics")}
 
 
-def test_two_processes_build_the_same_bytes_as_one(tmp_path: Path) -> None:
-    url = seeded(tmp_path)
+def test_two_processes_build_the_same_bytes_as_one(engine: sa.Engine, tmp_path: Path) -> None:
+    url = seeded(engine)
     alone = build(url, tmp_path / "one", processes=1)
     together = build(url, tmp_path / "two", processes=2)
     assert len(alone) == 9 and together == alone
 
 
-def test_after_a_parallel_build_nothing_is_left_dirty(tmp_path: Path) -> None:
-    url = seeded(tmp_path)
+def test_after_a_parallel_build_nothing_is_left_dirty(engine: sa.Engine, tmp_path: Path) -> None:
+    url = seeded(engine)
     build(url, tmp_path / "feeds", processes=2)
-    engine = sa.create_engine(url)
     with engine.connect() as conn:
         dirty = conn.execute(sa.text("SELECT count(*) FROM feedgen_builds WHERE dirty")).scalar()
-    engine.dispose()
     assert dirty == 0
