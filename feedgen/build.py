@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, Engine, bindparam, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from . import changes, parallel, source, state
 from .cdn import NoopPurger, Purger
@@ -25,10 +24,12 @@ from .content import FeedView
 from .detect import detect as detect_changes
 from .errors import RenderError
 from .feeds import active_feeds, feed_from_row, object_key, page_key
+from .looks import Looks
 from .model import Activity, Feed, SubjectKind, Team, User, Window
 from .patch import TAIL_BYTES, patch_feed
 from .publish import Publisher, Upload, clean_storage, content_hash, ensure_robots
 from .publish import process_deletions as _process_deletions
+from .record import record
 from .render import (
     CalendarHeader,
     EventCache,
@@ -37,6 +38,7 @@ from .render import (
     feed_items,
     render_feed,
 )
+from .report import RunReport
 from .storage import Storage
 from .tokens import redact
 
@@ -45,47 +47,6 @@ log = logging.getLogger(__name__)
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
-@dataclass
-class RunReport:
-    kind: str
-    feeds_built: int = 0
-    uploaded: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    events: int = 0
-    bytes_uploaded: int = 0
-    trimmed_feeds: int = 0
-    patched: int = 0
-    deleted: int = 0
-    changed_activities: int = 0
-    seconds: float = 0.0
-    errors: dict[int, str] = field(default_factory=dict)
-    skipped_ids: set[int] = field(default_factory=set)
-
-    @property
-    def skipped_activities(self) -> int:
-        return len(self.skipped_ids)
-
-    def merge(self, other: RunReport) -> None:
-        """Add the counts of a part of this run (built in another process)."""
-        for name in ("feeds_built", "uploaded", "unchanged", "failed", "events"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.bytes_uploaded += other.bytes_uploaded
-        self.trimmed_feeds += other.trimmed_feeds
-        self.patched += other.patched
-        self.errors.update(other.errors)
-        self.skipped_ids |= other.skipped_ids
-
-    def summary(self) -> str:
-        return (
-            f"{self.kind}: {self.feeds_built} feed(s) built, {self.uploaded} uploaded, "
-            f"{self.unchanged} unchanged, {self.failed} failed, {self.patched} patched, "
-            f"{self.events} events, "
-            f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
-            f"in {self.seconds:.2f}s"
-        )
 
 
 @dataclass
@@ -118,7 +79,7 @@ class Builder:
         self.config = config
         self.purger = purger or NoopPurger()
         self.now = now
-        self._zones: dict[str, str] = {}
+        self.looks = Looks(config.publish)
         self._warned: set[int] = set()
 
     # --- the three entry points -------------------------------------------------------------
@@ -184,7 +145,7 @@ class Builder:
             feed = feed_from_row(row)
             audience = self._audience(feed, users, teams)
             batch = source.load_batch(conn, audience, feed.options.window(today), users)
-        header, view = self._header_and_view(feed, audience, users, teams)
+        header, view = self.looks.header_and_view(feed, audience, users, teams)
         return render_feed(
             header,
             view,
@@ -302,7 +263,7 @@ class Builder:
             self._build_group(run, group)
         run.errors.update(run.publisher.wait())
         run.report.errors.update(run.errors)
-        self._record(run.conn, run.results, run.errors, run.report)
+        record(run.conn, run.results, run.errors, run.report, self.now())
 
     def _groups(
         self, rows: list[Any], users: dict[int, User], teams: dict[int, Team]
@@ -336,7 +297,7 @@ class Builder:
         self._warn(batch.errors, run.report)
         # Each rendered event is kept until the last feed of the group that shows it.
         looks = {
-            feed.id: self._header_and_view(feed, audience, run.users, run.teams)
+            feed.id: self.looks.header_and_view(feed, audience, run.users, run.teams)
             for feed, _, audience in group
         }
         uses: Counter[tuple[int, Variant]] = Counter()
@@ -419,30 +380,6 @@ class Builder:
             "uploaded": upload,
         }
 
-    def _header_and_view(
-        self, feed: Feed, audience: list[int], users: dict[int, User], teams: dict[int, Team]
-    ) -> tuple[CalendarHeader, FeedView]:
-        publish = self.config.publish
-        if feed.subject_kind == SubjectKind.USER:
-            user = users.get(feed.subject_id)
-            name = publish.calendar_name.format(name=user.name if user else "?")
-            zone = self._zone(user.time_zone if user else "UTC", feed.subject_id)
-            view = FeedView(feed.options, publish.uid_domain, self._activity_url(), users)
-        else:
-            team = teams.get(feed.subject_id)
-            name = publish.team_calendar_name.format(name=team.name if team else "?")
-            member_zones = Counter(users[m].time_zone for m in audience)
-            zone = self._zone(member_zones.most_common(1)[0][0] if member_zones else "UTC", None)
-            view = FeedView(
-                feed.options,
-                publish.uid_domain,
-                self._activity_url(),
-                users,
-                team_id=feed.subject_id,
-                team_member_ids=frozenset(audience),
-            )
-        return CalendarHeader(name, zone, publish.refresh_minutes), view
-
     # --- incremental team feeds ---------------------------------------------------------------
 
     def _patch_team_feeds(self, run: BatchRun, rows: list[Any]) -> list[Any]:
@@ -501,7 +438,7 @@ class Builder:
         if previous is None or content_hash(previous) != row.content_hash:
             return None  # the object is not what the last build wrote
         audience = self._audience(feed, run.users, run.teams)
-        header, view = self._header_and_view(feed, audience, run.users, run.teams)
+        header, view = self.looks.header_and_view(feed, audience, run.users, run.teams)
         changed = [a for a in batch.for_users(audience) if a.id in pending]
         fresh = feed_items(changed, view, today)
         rendered = patch_feed(
@@ -525,81 +462,7 @@ class Builder:
         skipped = max(row.skipped, len(rendered.skipped))
         return self._publish(run, feed, row, rendered, header.name, skipped)
 
-    def _record(
-        self,
-        conn: Connection,
-        results: dict[int, dict[str, Any]],
-        errors: dict[int, str],
-        report: RunReport,
-    ) -> None:
-        """Clear the dirty flag of what was published; count a failure on what was not."""
-        b = state.builds
-        now = self.now()
-        done = []
-        for feed_id, result in results.items():
-            if feed_id in errors:
-                continue
-            report.feeds_built += 1
-            report.events += result["events"]
-            report.trimmed_feeds += bool(result["trimmed"])
-            if not result["uploaded"]:
-                report.unchanged += 1
-            done.append(
-                {
-                    "b_id": feed_id,
-                    "b_hash": result["hash"],
-                    "b_key": result["key"],
-                    "b_size": result["size"],
-                    "b_events": result["events"],
-                    "b_trimmed": result["trimmed"],
-                    "b_skipped": result["skipped"],
-                    "b_left_out": result["left_out"],
-                    "b_now": now,
-                }
-            )
-        if done:
-            conn.execute(
-                update(b)
-                .where(b.c.feed_id == bindparam("b_id"))
-                .values(
-                    dirty=False,
-                    content_hash=bindparam("b_hash"),
-                    object_key=bindparam("b_key"),
-                    size=bindparam("b_size"),
-                    event_count=bindparam("b_events"),
-                    trimmed=bindparam("b_trimmed"),
-                    skipped=bindparam("b_skipped"),
-                    left_out=bindparam("b_left_out"),
-                    pending_ids="",
-                    built_at=bindparam("b_now"),
-                    failures=0,
-                    last_error=None,
-                ),
-                done,
-            )
-        for feed_id, message in errors.items():
-            report.failed += 1
-            conn.execute(
-                update(b)
-                .where(b.c.feed_id == feed_id)
-                .values(failures=b.c.failures + 1, last_error=message[:2000], last_error_at=now)
-            )
-
     # --- helpers ------------------------------------------------------------------------------
-
-    def _activity_url(self) -> str:
-        publish = self.config.publish
-        return publish.crm_base_url + publish.activity_path
-
-    def _zone(self, name: str, user_id: int | None) -> str:
-        if name not in self._zones:
-            try:
-                ZoneInfo(name)
-                self._zones[name] = name
-            except (ZoneInfoNotFoundError, ValueError):
-                log.warning("unknown time zone %r (user %s): using UTC", name, user_id)
-                self._zones[name] = "UTC"
-        return self._zones[name]
 
     def _warn(self, errors: Iterable[RenderError], report: RunReport) -> None:
         """Log each broken activity once per builder, count it once per run."""

@@ -11,10 +11,10 @@ import click
 
 from . import __version__, feeds, migrations
 from .app import App, now_utc, setup_logging
-from .build import RunReport
 from .db import require_current_schema
 from .errors import ConfigError, FeedgenError, FeedNotFound, SourceError, StateError, StorageError
 from .model import ActivityKind, FeedOptions, SubjectKind
+from .report import RunReport
 
 # Named exit codes: scripts and the worker's supervisor can tell failures apart.
 RET_OK = 0

@@ -16,8 +16,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .build import Builder, RunReport
+    from .build import Builder
     from .config import Config
+    from .report import RunReport
 
 _builder: Builder | None = None
 
@@ -65,7 +66,7 @@ def _start(config: Config, now: datetime, log_level: int) -> None:
 
 def _build(chunk: Sequence[int]) -> RunReport:
     from . import source
-    from .build import RunReport
+    from .report import RunReport
 
     assert _builder is not None
     report = RunReport("part")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from feedgen.build import Builder, RunReport
+from feedgen.build import Builder
+from feedgen.report import RunReport
 
 log = logging.getLogger("feedgen.worker")
 

@@ -19,7 +19,7 @@ from feedgen import build as build_module
 from feedgen import crm as crm_tables
 from feedgen import patch as patch_module
 from feedgen import state
-from feedgen.build import Builder, RunReport
+from feedgen.build import Builder
 from feedgen.config import Config, PublishConfig
 from feedgen.content import EventContent
 from feedgen.feeds import issue_feed, object_key
@@ -27,6 +27,7 @@ from feedgen.ical import clean_text
 from feedgen.model import FeedOptions, SubjectKind
 from feedgen.patch import parse_events
 from feedgen.render import FOOTER, event_bytes
+from feedgen.report import RunReport
 from feedgen.storage.memory import MemoryStorage
 from tests.conftest import NOW
 from tests.factories import Crm

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from feedgen import crm as crm_tables
 from feedgen import migrations, state
-from feedgen.build import Builder, RunReport
+from feedgen.build import Builder
 from feedgen.config import Config, WorkerConfig
 from feedgen.feeds import issue_feed
 from feedgen.model import FeedOptions, SubjectKind
+from feedgen.report import RunReport
 from feedgen.storage.memory import MemoryStorage
 from tests.conftest import NOW, _drop_everything
 from tests.factories import Crm

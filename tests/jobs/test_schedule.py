@@ -14,8 +14,8 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feedgen.build import RunReport
 from feedgen.config import WorkerConfig
+from feedgen.report import RunReport
 from jobs.schedule import make_scheduler
 from jobs.tasks import run_cycle, run_reconcile
 

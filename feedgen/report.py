@@ -1,0 +1,46 @@
+"""What a run did: counts, failures and the activities it skipped, for logs, the CLI and tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RunReport:
+    kind: str
+    feeds_built: int = 0
+    uploaded: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    events: int = 0
+    bytes_uploaded: int = 0
+    trimmed_feeds: int = 0
+    patched: int = 0
+    deleted: int = 0
+    changed_activities: int = 0
+    seconds: float = 0.0
+    errors: dict[int, str] = field(default_factory=dict)
+    skipped_ids: set[int] = field(default_factory=set)
+
+    @property
+    def skipped_activities(self) -> int:
+        return len(self.skipped_ids)
+
+    def merge(self, other: RunReport) -> None:
+        """Add the counts of a part of this run (built in another process)."""
+        for name in ("feeds_built", "uploaded", "unchanged", "failed", "events"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.bytes_uploaded += other.bytes_uploaded
+        self.trimmed_feeds += other.trimmed_feeds
+        self.patched += other.patched
+        self.errors.update(other.errors)
+        self.skipped_ids |= other.skipped_ids
+
+    def summary(self) -> str:
+        return (
+            f"{self.kind}: {self.feeds_built} feed(s) built, {self.uploaded} uploaded, "
+            f"{self.unchanged} unchanged, {self.failed} failed, {self.patched} patched, "
+            f"{self.events} events, "
+            f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
+            f"in {self.seconds:.2f}s"
+        )
