@@ -26,8 +26,6 @@ BEGIN = b"BEGIN:VEVENT\r\n"
 # How much of what a trimmed team feed leaves out is kept for its next incremental updates: enough
 # that deleting a few events still patches, small enough for a database column.
 TAIL_BYTES = 16_384
-_UID = b"\r\nUID:"
-_DTSTART = b"\r\nDTSTART"
 
 
 def parse_events(body: bytes) -> list[tuple[tuple[datetime, str], int, bytes]] | None:
@@ -40,53 +38,81 @@ def parse_events(body: bytes) -> list[tuple[tuple[datetime, str], int, bytes]] |
     if parts[0] or not body.endswith(b"\r\n"):
         return None
     events = []
+    starts: Starts = {}
     last = len(parts) - 1
     for i, part in enumerate(parts[1:], 1):
         block = BEGIN + part if i == last else BEGIN + part + b"\r\n"
-        parsed = _key(block)
+        parsed = _key(block, starts)
         if parsed is None:
             return None
         events.append((parsed[0], parsed[1], block))
     return events
 
 
-def _key(block: bytes) -> tuple[tuple[datetime, str], int] | None:
-    uid = _line_value(block, _UID)
-    start = _line_value(block, _DTSTART)
-    if uid is None or start is None:
+_DTSTART = b"\r\nDTSTART"
+_UID = b"\r\nUID:"
+_DATE_ONLY = b";VALUE=DATE:"
+# An event's start as feedgen writes it: a UTC date-time (16 octets) or a date (8).
+Starts = dict[bytes, datetime | None]
+
+
+def _key(block: bytes, starts: Starts) -> tuple[tuple[datetime, str], int] | None:
+    """The sort key and activity id of an event feedgen wrote, or None when it is not one.
+
+    DTSTART comes right after the title and UID a few lines later; both are ASCII feedgen wrote
+    unescaped. ``find`` meets neither inside a title or description: text escapes its line
+    breaks, and a folded line's continuation starts with a space. ``starts`` remembers the
+    starts already parsed: a team's events share their days and times.
+    """
+    at = block.find(_DTSTART)
+    if at < 0:
         return None
+    at += len(_DTSTART)
+    if block.startswith(b":", at):
+        at += 1
+        raw = block[at : at + 16]
+    elif block.startswith(_DATE_ONLY, at):
+        at += len(_DATE_ONLY)
+        raw = block[at : at + 8]
+    else:
+        return None
+    if raw in starts:
+        moment = starts[raw]
+    else:
+        moment = starts[raw] = _start(raw)
+    if moment is None or not block.startswith(b"\r\n", at + len(raw)):
+        return None
+    found = block.find(_UID, at)
+    if found < 0:
+        return None
+    found += len(_UID)
+    end = block.find(b"\r\n", found)
+    while block[end + 2 : end + 3] == b" ":  # a folded UID continues
+        end = block.find(b"\r\n", end + 2)
+    uid = block[found:end].replace(b"\r\n ", b"").decode()
     activity_id = _activity_id(uid)
     if activity_id is None:
-        return None
-    try:
-        value = start.rsplit(":", 1)[1]
-        # Slicing, not strptime: this runs for every event of a patched feed.
-        moment = datetime(int(value[0:4]), int(value[4:6]), int(value[6:8]))
-        if len(value) == 16 and value[8] == "T" and value[15] == "Z":
-            moment = moment.replace(
-                hour=int(value[9:11]), minute=int(value[11:13]), second=int(value[13:15])
-            )
-        elif len(value) != 8:  # neither VALUE=DATE nor a UTC DATE-TIME: not ours
-            return None
-    except (ValueError, IndexError):
         return None
     return (moment, uid), activity_id
 
 
-def _line_value(block: bytes, name: bytes) -> str | None:
-    """The value of the first line starting with ``name`` (after its ``:`` or parameters),
-    unfolded; only UID and DTSTART are read, and feedgen never escapes anything in them."""
-    at = block.find(name)
-    if at < 0:
-        return None
-    at += 2  # past the CRLF
-    end = block.find(b"\r\n", at)
-    while block[end + 2 : end + 3] == b" ":  # a folded line continues
-        end = block.find(b"\r\n", end + 2)
-    line = block[at:end].replace(b"\r\n ", b"").decode()
-    if name == _UID:
-        return line[len("UID:") :]
-    return line
+def _start(raw: bytes) -> datetime | None:
+    """``YYYYMMDD`` or ``YYYYMMDDTHHMMSSZ`` (by slicing, not strptime), or None."""
+    try:
+        if len(raw) == 8 and raw.isdigit():
+            return datetime(int(raw[0:4]), int(raw[4:6]), int(raw[6:8]))
+        if len(raw) == 16 and raw[8:9] == b"T" and raw[15:16] == b"Z" and raw[9:15].isdigit():
+            return datetime(
+                int(raw[0:4]),
+                int(raw[4:6]),
+                int(raw[6:8]),
+                int(raw[9:11]),
+                int(raw[11:13]),
+                int(raw[13:15]),
+            )
+    except ValueError:
+        pass
+    return None
 
 
 def patch_feed(
