@@ -258,7 +258,7 @@ class Builder:
         return [rows[feed_id] for feed_id in feed_ids if feed_id in rows]
 
     def _build_batch(self, run: BatchRun, rows: list[Any]) -> None:
-        rows = self._patch_team_feeds(run, rows)
+        rows = self._patch_feeds(run, rows)
         for group in self._groups(rows, run.users, run.teams):
             self._build_group(run, group)
         run.errors.update(run.publisher.wait())
@@ -339,8 +339,8 @@ class Builder:
             today=run.today,
             max_bytes=self.config.publish.max_feed_bytes,
             cache=run.cache,
-            # Team feeds keep the first events they leave out, for their incremental updates.
-            tail_bytes=TAIL_BYTES if feed.subject_kind == SubjectKind.TEAM else 0,
+            # A trimmed feed keeps the first events it leaves out, for its incremental updates.
+            tail_bytes=TAIL_BYTES,
         )
         self._warn(rendered.skipped, run.report)
         return self._publish(run, feed, row, rendered, header.name)
@@ -380,13 +380,13 @@ class Builder:
             "uploaded": upload,
         }
 
-    # --- incremental team feeds ---------------------------------------------------------------
+    # --- incremental updates ------------------------------------------------------------------
 
-    def _patch_team_feeds(self, run: BatchRun, rows: list[Any]) -> list[Any]:
-        """Patch the team feeds that only activity changes touched; return the rows left to build.
+    def _patch_feeds(self, run: BatchRun, rows: list[Any]) -> list[Any]:
+        """Patch the feeds that only activity changes touched; return the rows left to build.
 
         The changed activities of all of them are read at once: a few rows, instead of every
-        member's activities.
+        activity of their users (a whole team's for a team feed).
         """
         run.cache.clear()
         candidates = []
@@ -418,8 +418,7 @@ class Builder:
     def _patchable(self, feed: Feed, row: Any, today: date) -> set[int] | None:
         """The activities to replace in this feed's last bytes, or None to build it in full."""
         if (
-            feed.subject_kind != SubjectKind.TEAM
-            or row.pending_ids is None
+            row.pending_ids is None
             or row.content_hash is None
             or row.stored_key != object_key(feed.token)
             or row.built_at is None

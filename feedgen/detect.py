@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Connection, Engine, bindparam, select, text, update
+from sqlalchemy import Connection, Engine, Select, bindparam, select, text, update
 
 from . import changes, source, state
 from .feeds import active_feeds
@@ -60,48 +60,57 @@ def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False)
 def mark_dirty(conn: Connection, found: changes.Changes, everything: bool) -> None:
     """Mark the feeds of the users and teams in ``found`` (and of those users' teams).
 
-    A team feed that only activity changes touched keeps the list of those activities, so the
-    build can patch it (``patch``); anything else about a team marks it for a full build.
+    A feed that only activity changes touched keeps the list of those activities, so the build
+    can patch it (``patch``); anything else about a user or team (``found.redrawn``, a team in
+    ``found.teams``, changes too many to track) marks the feed for a full build.
     """
-    b, f = state.builds, state.feeds
+    b = state.builds
     if everything:
         conn.execute(update(b).values(**state.FULL_BUILD))
         return
+    tracked = found.activity_users
     whole = set(found.teams)
-    patches: dict[int, set[int]] = {}
+    own: dict[int, set[int]] = {}  # user -> the changed activities of their own feeds
+    teams: dict[int, set[int]] = {}  # team -> the changed activities of its feed
     if found.users:
         teams_of: dict[int, list[int]] = {}
         for team in source.load_teams(conn).values():
             members = set(team.member_ids)
             if found.users & members:
-                if found.redrawn & members or found.activity_users is None:
+                if found.redrawn & members or tracked is None:
                     whole.add(team.id)
                 else:
-                    patches[team.id] = set()
+                    teams[team.id] = set()
             for member in members:
                 teams_of.setdefault(member, []).append(team.id)
-        for activity_id, users in (found.activity_users or {}).items():
+        for activity_id, users in (tracked or {}).items():
             for user_id in users:
+                if user_id not in found.redrawn:
+                    own.setdefault(user_id, set()).add(activity_id)
                 for team_id in teams_of.get(user_id, ()):
-                    if team_id in patches:
-                        patches[team_id].add(activity_id)
-    for kind, ids in ((SubjectKind.USER, found.users), (SubjectKind.TEAM, whole)):
+                    if team_id in teams:
+                        teams[team_id].add(activity_id)
+    whole_users = found.users - own.keys()
+    for kind, ids in ((SubjectKind.USER, whole_users), (SubjectKind.TEAM, whole)):
         for part in source.chunks(sorted(ids)):
-            feed_ids = select(f.c.id).where(
-                f.c.subject_kind == kind.value, f.c.subject_id.in_(part)
-            )
+            feed_ids = _feeds_of(kind).where(state.feeds.c.subject_id.in_(part))
             conn.execute(update(b).where(b.c.feed_id.in_(feed_ids)).values(**state.FULL_BUILD))
-    if patches:
+    for kind, pending in ((SubjectKind.USER, own), (SubjectKind.TEAM, teams)):
+        if not pending:
+            continue
         # Appending to NULL stays NULL: a feed already due for a full build stays due for one.
-        team_feed = select(f.c.id).where(
-            f.c.subject_kind == SubjectKind.TEAM.value, f.c.subject_id == bindparam("b_team")
-        )
+        subject_feeds = _feeds_of(kind).where(state.feeds.c.subject_id == bindparam("b_subject"))
         conn.execute(
             update(b)
-            .where(b.c.feed_id.in_(team_feed.scalar_subquery()))
+            .where(b.c.feed_id.in_(subject_feeds.scalar_subquery()))
             .values(dirty=True, pending_ids=b.c.pending_ids + bindparam("b_ids")),
             [
-                {"b_team": team_id, "b_ids": "".join(f",{i}" for i in sorted(ids))}
-                for team_id, ids in sorted(patches.items())
+                {"b_subject": subject, "b_ids": "".join(f",{i}" for i in sorted(ids))}
+                for subject, ids in sorted(pending.items())
             ],
         )
+
+
+def _feeds_of(kind: SubjectKind) -> Select[tuple[int]]:
+    f = state.feeds
+    return select(f.c.id).where(f.c.subject_kind == kind.value)

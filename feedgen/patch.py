@@ -1,13 +1,14 @@
-"""Incremental updates of team overview feeds: the last published bytes, with the changed events
-replaced, give the same bytes as a full build.
+"""Incremental updates of feeds: the last published bytes, with the changed events replaced,
+give the same bytes as a full build.
 
 A team feed holds every member's activities, twenty-five users' worth for a team of twenty-five:
 rebuilding it in full because one member moved one meeting would cost as much as rebuilding those
-users' own feeds. Its events are already in the last published object, in order of start and UID,
-and an event's bytes depend only on its activity, the feed's view and the team's members (all
-unchanged while the feed is patchable, see ``build``). So the update reads the old object, drops
-the events of the changed activities, renders those activities again, and lays the events out
-with the same rule as a full build (``render.assemble``).
+users' own feeds; and a user's own feed would be rebuilt from all their activities for one. The
+events are already in the last published object, in order of start and UID, and an event's bytes
+depend only on its activity, the feed's view and (for a team) its members, all unchanged while
+the feed is patchable (see ``detect.mark_dirty`` and ``build``). So the update reads the old
+object, drops the events of the changed activities, renders those activities again, and lays the
+events out with the same rule as a full build (``render.assemble``).
 
 A trimmed feed also needs to know what lies beyond its last kept event: the build records the
 first ``TAIL_BYTES`` of the events the budget left out, and the key and size of the one after

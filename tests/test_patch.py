@@ -44,6 +44,12 @@ def team_feed(engine: sa.Engine, team: int, **options: object) -> tuple[int, str
     return feed.id, feed.token
 
 
+def user_feed(engine: sa.Engine, user: int) -> tuple[int, str]:
+    with engine.begin() as conn:
+        feed = issue_feed(conn, SubjectKind.USER, user, NOW, FeedOptions())
+    return feed.id, feed.token
+
+
 def build_row(engine: sa.Engine, feed_id: int) -> sa.Row[tuple[object, ...]]:
     b = state.builds
     with engine.connect() as conn:
@@ -95,6 +101,33 @@ def test_an_edit_patches_the_team_feed_to_the_bytes_of_a_full_build(
     data = published.stored(storage)
     assert data == published.builder.preview(published.feed_id).data
     assert f"activity-{meeting}.team-{published.team}@crm.test" in parse_all(data)
+
+
+def test_an_edit_patches_the_owners_own_feed_to_the_bytes_of_a_full_build(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage, published: Published
+) -> None:
+    anna = published.members[0]
+    feed_id, token = user_feed(engine, anna)
+    published.builder.cycle()
+    crm.activity(anna, title="Key handover")
+    assert published.builder.cycle().patched == 2  # Anna's feed and her team's
+    data = storage.get(object_key(token))
+    assert data == published.builder.preview(feed_id).data
+    assert b"Key handover" in (data or b"")
+
+
+def test_a_renamed_user_gets_their_own_feed_built_in_full(
+    crm: Crm, engine: sa.Engine, storage: MemoryStorage, published: Published
+) -> None:
+    anna = published.members[0]
+    feed_id, token = user_feed(engine, anna)
+    published.builder.cycle()
+    crm.activity(anna, title="Key handover")
+    crm.update_user(anna, name="Anna Berg")
+    assert published.builder.cycle().patched == 0
+    data = storage.get(object_key(token))
+    assert data == published.builder.preview(feed_id).data
+    assert b"Anna Berg" in (data or b"")
 
 
 def test_detection_leaves_the_changed_activities_for_the_patch(
@@ -248,6 +281,7 @@ def test_random_changes_patch_to_the_bytes_of_a_full_build(
         start = NOW.replace(hour=8, minute=0) + timedelta(days=rng.randint(-25, 45), hours=i % 9)
         crm.activity(rng.choice(members), "meeting", f"Meeting {i}", start=start)
     feed_id, token = team_feed(engine, team)
+    own = [user_feed(engine, user) for user in [*members, outsider]]
     builder = Builder(engine, storage, config(max_bytes), now=lambda: NOW)
     builder.cycle()
     patched = 0
@@ -255,10 +289,12 @@ def test_random_changes_patch_to_the_bytes_of_a_full_build(
         for _ in range(rng.randint(1, 3)):
             _random_change(crm, rng, members, outsider)
         patched += builder.cycle().patched
-        data = storage.get(object_key(token))
-        assert data is not None and data.endswith(FOOTER)
-        assert data == builder.preview(feed_id).data
-    assert patched >= 6  # most cycles patched: the comparison above tested the patches
+        for some_id, some_token in [(feed_id, token), *own]:
+            data = storage.get(object_key(some_token))
+            assert data is not None and data.endswith(FOOTER)
+            assert data == builder.preview(some_id).data
+    # Most cycles patched the team's and members' feeds: the comparisons above tested the patches.
+    assert patched >= 24
     trimmed = build_row(engine, feed_id).left_out is not None
     assert trimmed == (max_bytes < 1_000_000)  # the small budgets did trim, at the boundary
 
