@@ -103,13 +103,19 @@ def test_an_edit_patches_the_team_feed_to_the_bytes_of_a_full_build(
     assert f"activity-{meeting}.team-{published.team}@crm.test" in parse_all(data)
 
 
-def test_an_edit_patches_the_owners_own_feed_to_the_bytes_of_a_full_build(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage, published: Published
-) -> None:
-    anna = published.members[0]
-    feed_id, token = user_feed(engine, anna)
+@pytest.fixture
+def annas_feed(crm: Crm, engine: sa.Engine, published: Published) -> tuple[int, str]:
+    """Anna's own feed, built, and a new activity of hers that the next cycle will pick up."""
+    feed_id, token = user_feed(engine, published.members[0])
     published.builder.cycle()
-    crm.activity(anna, title="Key handover")
+    crm.activity(published.members[0], title="Key handover")
+    return feed_id, token
+
+
+def test_an_edit_patches_the_owners_own_feed_to_the_bytes_of_a_full_build(
+    storage: MemoryStorage, published: Published, annas_feed: tuple[int, str]
+) -> None:
+    feed_id, token = annas_feed
     assert published.builder.cycle().patched == 2  # Anna's feed and her team's
     data = storage.get(object_key(token))
     assert data == published.builder.preview(feed_id).data
@@ -117,13 +123,10 @@ def test_an_edit_patches_the_owners_own_feed_to_the_bytes_of_a_full_build(
 
 
 def test_a_renamed_user_gets_their_own_feed_built_in_full(
-    crm: Crm, engine: sa.Engine, storage: MemoryStorage, published: Published
+    crm: Crm, storage: MemoryStorage, published: Published, annas_feed: tuple[int, str]
 ) -> None:
-    anna = published.members[0]
-    feed_id, token = user_feed(engine, anna)
-    published.builder.cycle()
-    crm.activity(anna, title="Key handover")
-    crm.update_user(anna, name="Anna Berg")
+    feed_id, token = annas_feed
+    crm.update_user(published.members[0], name="Anna Berg")
     assert published.builder.cycle().patched == 0
     data = storage.get(object_key(token))
     assert data == published.builder.preview(feed_id).data
