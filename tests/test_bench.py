@@ -54,6 +54,9 @@ def test_report_has_every_part(report: dict[str, Any]) -> None:
     names = {t["name"] for t in report["targets"]}
     assert len(names) == 8
     assert all(t["pass"] in (True, False, None) for t in report["targets"])
+    verdicts = {t["name"]: t["pass"] for t in report["targets"]}
+    # Flat RSS is asked of 1,000 users and up; a quick run measures 20 and 200.
+    assert verdicts["peak RSS flat across sizes"] is None
 
 
 @pytest.mark.slow
