@@ -364,6 +364,7 @@ def worker(app: App) -> None:
 @handle_errors
 def status(app: App, limit: int) -> None:
     """Show feeds, their last build and failures."""
+    from .render import SERIALISER
     from .status import feed_status
 
     require = app.builder  # checks schema and storage before reporting
@@ -371,6 +372,7 @@ def status(app: App, limit: int) -> None:
     with app.engine.connect() as conn:
         summary, rows = feed_status(conn, limit)
     click.echo(summary)
+    click.echo(f"serialiser: {SERIALISER}")
     for row in rows:
         click.echo("")
         click.echo(f"{row.subject}: {row.events} events, {row.size} bytes, built {row.built_at}")

@@ -133,9 +133,11 @@ def py_text_line(prefix: str, value: str) -> bytes:
 if _speedups is not None:
     event_body: Callable[[EventContent], EventBody] = _speedups.event_body
     text_line_bytes: Callable[[str, str], bytes] = _speedups.text_line
+    SERIALISER = "C (feedgen._speedups)"
 else:  # pragma: no cover (no C compiler where feedgen was installed)
     event_body = py_event_body
     text_line_bytes = py_text_line
+    SERIALISER = "Python (the C serialiser is not built, or FEEDGEN_NO_SPEEDUPS is set)"
 
 
 def compose_event(summary: str, uid: str, body: EventBody, alarm_minutes: int | None) -> bytes:

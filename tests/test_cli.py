@@ -14,7 +14,7 @@ pytest.importorskip("feedgen.subscribe")
 
 from click.testing import CliRunner, Result  # noqa: E402
 
-from feedgen import crm, state  # noqa: E402
+from feedgen import crm, render, state  # noqa: E402
 from feedgen.cli import (  # noqa: E402
     RET_CONFIG,
     RET_NOT_FOUND,
@@ -218,6 +218,11 @@ def test_status_prints_the_same_links_as_show(runner: CliRunner, config: Path, a
     status = invoke(runner, config, "status").output.splitlines()
     links = [line for line in shown if line.startswith("  ")]
     assert links and [line for line in links if line not in status] == []
+
+
+def test_status_says_which_serialiser_renders(runner: CliRunner, config: Path, anna: int) -> None:
+    line = "serialiser: C" if render._speedups is not None else "serialiser: Python"
+    assert line in invoke(runner, config, "status").output
 
 
 # --- errors -----------------------------------------------------------------------------------
