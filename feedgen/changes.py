@@ -27,6 +27,8 @@ from .source import as_utc_naive, chunks
 PAGE = 20_000
 # Past this many changed activities in one pass, team feeds are rebuilt in full rather than patched.
 MOST_TRACKED = 5_000
+# Rows fetched at a time from queries over every user (server-side on PostgreSQL).
+STREAM_ROWS = 2_000
 CURSOR_CYCLE = "cycle_started_at"
 CURSOR_DAY = "window_day"
 
@@ -188,39 +190,48 @@ def sync_subjects(conn: Connection) -> Changes:
     """
     changes = Changes()
     u, t, tm = crm.users, crm.teams, crm.team_members
+    si = state.subject_index
+    # Users are many: of their stored fingerprints only a hash is kept (compared in this process
+    # only), and the CRM's rows are compared as they stream in, so memory stays small at 100,000
+    # users. Teams keep their text: a team's old members are read back from it.
+    known_users: dict[int, int] = {}
+    known_teams: dict[int, str] = {}
+    for kind, subject_id, fingerprint in conn.execute(
+        select(si.c.subject_kind, si.c.subject_id, si.c.fingerprint)
+    ):
+        if kind == "user":
+            known_users[subject_id] = hash(fingerprint)
+        else:
+            known_teams[subject_id] = fingerprint
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    users = select(u.c.id, u.c.name, u.c.email, u.c.time_zone, u.c.active)
+    for user_id, name, email, zone, active in conn.execute(
+        users.execution_options(yield_per=STREAM_ROWS)
+    ):
+        fingerprint = f"{name}|{email}|{zone}|{bool(active)}"
+        old_hash = known_users.pop(user_id, None)
+        if old_hash == hash(fingerprint):
+            continue
+        changes.users.add(user_id)
+        changes.redrawn.add(user_id)
+        record = {"b_kind": "user", "b_id": user_id, "b_fp": fingerprint}
+        (updates if old_hash is not None else inserts).append(record)
     members: dict[int, list[int]] = {}
     for team_id, user_id in conn.execute(select(tm.c.team_id, tm.c.user_id)):
         members.setdefault(team_id, []).append(user_id)
-    current: dict[tuple[str, int], str] = {}
-    for row in conn.execute(select(u.c.id, u.c.name, u.c.email, u.c.time_zone, u.c.active)):
-        current["user", row.id] = f"{row.name}|{row.email}|{row.time_zone}|{bool(row.active)}"
     for team_id, name in conn.execute(select(t.c.id, t.c.name)):
-        current["team", team_id] = f"{name}|{_ids_text(members.get(team_id, ()))}"
-    si = state.subject_index
-    known = {
-        (kind, subject_id): fingerprint
-        for kind, subject_id, fingerprint in conn.execute(
-            select(si.c.subject_kind, si.c.subject_id, si.c.fingerprint)
-        )
-    }
-    inserts: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
-    for key, fingerprint in current.items():
-        old = known.get(key)
+        fingerprint = f"{name}|{_ids_text(members.get(team_id, ()))}"
+        old = known_teams.pop(team_id, None)
         if old == fingerprint:
             continue
-        kind, subject_id = key
-        if kind == "user":
-            changes.users.add(subject_id)
-            changes.redrawn.add(subject_id)
-        else:
-            changes.teams.add(subject_id)
-            # Members who joined or left: their own feeds are unchanged, but the team's is not.
-            old_members = _ids(old.rsplit("|", 1)[-1]) if old is not None else set()
-            moved = old_members ^ _ids(fingerprint.rsplit("|", 1)[-1])
-            changes.users |= moved
-            changes.redrawn |= moved
-        record = {"b_kind": kind, "b_id": subject_id, "b_fp": fingerprint}
+        changes.teams.add(team_id)
+        # Members who joined or left: their own feeds are unchanged, but the team's is not.
+        old_members = _ids(old.rsplit("|", 1)[-1]) if old is not None else set()
+        moved = old_members ^ _ids(fingerprint.rsplit("|", 1)[-1])
+        changes.users |= moved
+        changes.redrawn |= moved
+        record = {"b_kind": "team", "b_id": team_id, "b_fp": fingerprint}
         (updates if old is not None else inserts).append(record)
     if inserts:
         conn.execute(
@@ -238,13 +249,13 @@ def sync_subjects(conn: Connection) -> Changes:
             .values(fingerprint=bindparam("b_fp")),
             updates,
         )
-    for kind, subject_id in set(known) - set(current):
-        if kind == "user":
-            changes.users.add(subject_id)
-            changes.redrawn.add(subject_id)
-        else:
-            changes.teams.add(subject_id)
-        conn.execute(delete(si).where(si.c.subject_kind == kind, si.c.subject_id == subject_id))
+    # What is left of the stored fingerprints vanished from the CRM.
+    changes.users |= known_users.keys()
+    changes.redrawn |= known_users.keys()
+    changes.teams |= known_teams.keys()
+    for kind, gone in (("user", known_users), ("team", known_teams)):
+        for part in chunks(sorted(gone)):
+            conn.execute(delete(si).where(si.c.subject_kind == kind, si.c.subject_id.in_(part)))
     return changes
 
 
