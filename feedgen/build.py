@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time as clock
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -55,7 +55,7 @@ class BatchRun:
     the uploads, and the results to record."""
 
     conn: Connection
-    users: dict[int, User]
+    users: Mapping[int, User]
     teams: dict[int, Team]
     cache: EventCache
     publisher: Publisher
@@ -139,13 +139,14 @@ class Builder:
         """
         today = self.now().date()
         with self.engine.connect() as conn:
-            users = source.load_users(conn)
+            users = source.Users(conn)
             teams = source.load_teams(conn)
             row = conn.execute(select(state.feeds).where(state.feeds.c.id == feed_id)).one()
             feed = feed_from_row(row)
+            users.need(_subjects(feed, teams))
             audience = self._audience(feed, users, teams)
             batch = source.load_batch(conn, audience, feed.options.window(today), users)
-        header, view = self.looks.header_and_view(feed, audience, users, teams)
+            header, view = self.looks.header_and_view(feed, audience, users, teams)
         return render_feed(
             header,
             view,
@@ -172,23 +173,21 @@ class Builder:
 
     def _build_dirty(self, report: RunReport, only: Sequence[int] | None = None) -> None:
         with self.engine.connect() as conn:
-            users = source.load_users(conn)
             teams = source.load_teams(conn)
             order = self._build_order(conn, teams, only)
         chunks = [list(chunk) for chunk in source.chunks(order, self.config.worker.batch_size)]
         if len(chunks) > 1 and parallel.usable(self.config):
             parallel.build_chunks(self.config, chunks, self.now(), report)
         else:
-            self.build_chunks(chunks, users, teams, report)
+            self.build_chunks(chunks, teams, report)
 
     def build_chunks(
-        self,
-        chunks: Sequence[Sequence[int]],
-        users: dict[int, User],
-        teams: dict[int, Team],
-        report: RunReport,
+        self, chunks: Sequence[Sequence[int]], teams: dict[int, Team], report: RunReport
     ) -> None:
-        """Claim and build each chunk of feed ids, one transaction each."""
+        """Claim and build each chunk of feed ids, one transaction each.
+
+        Each batch reads the users it shows (``source.Users``), never the whole users table.
+        """
         publisher = Publisher(
             self.storage, self.config.cache_control, self.config.storage.upload_workers
         )
@@ -199,6 +198,8 @@ class Builder:
                     rows = self._claim(conn, chunk)
                     if rows:
                         today = self.now().date()
+                        users = source.Users(conn)
+                        users.need(u for row in rows for u in _subjects(feed_from_row(row), teams))
                         run = BatchRun(conn, users, teams, cache, publisher, report, today)
                         self._build_batch(run, rows)
         finally:
@@ -266,7 +267,7 @@ class Builder:
         record(run.conn, run.results, run.errors, run.report, self.now())
 
     def _groups(
-        self, rows: list[Any], users: dict[int, User], teams: dict[int, Team]
+        self, rows: list[Any], users: Mapping[int, User], teams: dict[int, Team]
     ) -> list[list[tuple[Feed, Any, list[int]]]]:
         """Split claimed feeds so that no group reads more than batch_size users' activities.
 
@@ -316,7 +317,7 @@ class Builder:
                 log.exception("feed %s (%s) failed to render", feed.id, redact(feed.token))
                 run.errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
 
-    def _audience(self, feed: Feed, users: dict[int, User], teams: dict[int, Team]) -> list[int]:
+    def _audience(self, feed: Feed, users: Mapping[int, User], teams: dict[int, Team]) -> list[int]:
         if feed.subject_kind == SubjectKind.USER:
             user = users.get(feed.subject_id)
             return [feed.subject_id] if user is not None and user.active else []
@@ -472,3 +473,11 @@ class Builder:
             if error.activity_id not in self._warned:
                 self._warned.add(error.activity_id)
                 log.warning("skipped %s", error)
+
+
+def _subjects(feed: Feed, teams: dict[int, Team]) -> Iterable[int]:
+    """The users a feed is about: its user, or its team's members."""
+    if feed.subject_kind == SubjectKind.USER:
+        return (feed.subject_id,)
+    team = teams.get(feed.subject_id)
+    return team.member_ids if team is not None else ()

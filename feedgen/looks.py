@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import PublishConfig
@@ -24,7 +25,7 @@ class Looks:
         self._zones: dict[str, str] = {}
 
     def header_and_view(
-        self, feed: Feed, audience: list[int], users: dict[int, User], teams: dict[int, Team]
+        self, feed: Feed, audience: list[int], users: Mapping[int, User], teams: dict[int, Team]
     ) -> tuple[CalendarHeader, FeedView]:
         """A user's feed is named after the user and in their zone; a team's is named after the
         team and in its members' most common zone."""

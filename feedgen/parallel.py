@@ -71,7 +71,6 @@ def _build(chunk: Sequence[int]) -> RunReport:
     assert _builder is not None
     report = RunReport("part")
     with _builder.engine.connect() as conn:
-        users = source.load_users(conn)
         teams = source.load_teams(conn)
-    _builder.build_chunks([chunk], users, teams, report)
+    _builder.build_chunks([chunk], teams, report)
     return report

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,12 +78,61 @@ def check_schema(conn: Connection) -> None:
             ) from None
 
 
+_u = crm.users
+_USER_COLUMNS = (_u.c.id, _u.c.name, _u.c.email, _u.c.time_zone, _u.c.active)
+
+
+def _user(row: Any) -> User:
+    user_id, name, email, zone, active = row
+    return User(user_id, name or "", email, zone or "UTC", bool(active))
+
+
 def load_users(conn: Connection) -> dict[int, User]:
-    u = crm.users
-    rows = conn.execute(select(u.c.id, u.c.name, u.c.email, u.c.time_zone, u.c.active))
-    return {
-        r.id: User(r.id, r.name or "", r.email, r.time_zone or "UTC", bool(r.active)) for r in rows
-    }
+    """Every user of the CRM (for commands about many users; builds use ``Users``)."""
+    return {row[0]: _user(row) for row in conn.execute(select(*_USER_COLUMNS))}
+
+
+class Users(Mapping[int, User]):
+    """The CRM's users as a batch needs them: read in bulk when asked for (``need``), one at a
+    time otherwise, and only those; a build never holds the whole users table.
+
+    Iterating and ``len`` cover the users read so far.
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._read: dict[int, User | None] = {}  # None: not in the CRM
+
+    def need(self, user_ids: Iterable[int | None]) -> None:
+        """Read the users of ``user_ids`` not read yet, a few statements for all of them."""
+        read = self._read
+        missing = sorted({i for i in user_ids if i is not None and i not in read})
+        for part in chunks(missing):
+            for row in self._conn.execute(select(*_USER_COLUMNS).where(_u.c.id.in_(part))):
+                read[row[0]] = _user(row)
+            for user_id in part:
+                read.setdefault(user_id, None)
+
+    def __getitem__(self, user_id: int) -> User:
+        if user_id not in self._read:
+            self.need([user_id])
+        user = self._read[user_id]
+        if user is None:
+            raise KeyError(user_id)
+        return user
+
+    def __contains__(self, user_id: object) -> bool:
+        if not isinstance(user_id, int):
+            return False
+        if user_id not in self._read:
+            self.need([user_id])
+        return self._read[user_id] is not None
+
+    def __iter__(self) -> Iterator[int]:
+        return (i for i, user in self._read.items() if user is not None)
+
+    def __len__(self) -> int:
+        return sum(user is not None for user in self._read.values())
 
 
 def load_teams(conn: Connection) -> dict[int, Team]:
@@ -132,7 +181,7 @@ class Batch:
 
 
 def load_batch(
-    conn: Connection, user_ids: Sequence[int], window: Window, users: dict[int, User]
+    conn: Connection, user_ids: Sequence[int], window: Window, users: Mapping[int, User]
 ) -> Batch:
     """Every exportable activity in ``window`` that a user in ``user_ids`` owns or takes part in."""
     rows: dict[int, Any] = {}
@@ -158,7 +207,7 @@ def load_batch(
 
 
 def load_activities(
-    conn: Connection, activity_ids: Sequence[int], window: Window, users: dict[int, User]
+    conn: Connection, activity_ids: Sequence[int], window: Window, users: Mapping[int, User]
 ) -> Batch:
     """The exportable activities among ``activity_ids`` in ``window``, indexed by every user
     who owns or takes part in them."""
@@ -180,7 +229,7 @@ def _complete(
     rows: dict[int, Any],
     audience: dict[int, set[int]],
     wanted: set[int] | None,
-    users: dict[int, User],
+    users: Mapping[int, User],
 ) -> Batch:
     """Read the participants of ``rows`` and index the activities by the wanted users (None:
     by everyone who owns or takes part in them)."""
@@ -193,7 +242,10 @@ def _complete(
             .where(_p.c.activity_id.in_(part))
             .order_by(_p.c.activity_id, _p.c.id)
         )
-        for activity_id, user_id, name, email in conn.execute(on_activities):
+        found = conn.execute(on_activities).all()
+        if isinstance(users, Users):  # the owners and colleagues these events name
+            users.need([rows[i][2] for i in part] + [row[1] for row in found])
+        for activity_id, user_id, name, email in found:
             if wanted is None and user_id is not None:
                 audience[activity_id].add(user_id)
             people[activity_id].append(_participant(user_id, name, email, users, colleagues))
@@ -215,7 +267,7 @@ def _participant(
     user_id: int | None,
     name: str | None,
     email: str | None,
-    users: dict[int, User],
+    users: Mapping[int, User],
     colleagues: dict[int, Participant],
 ) -> Participant:
     if user_id is not None:
