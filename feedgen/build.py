@@ -147,14 +147,15 @@ class Builder:
             audience = self._audience(feed, users, teams)
             batch = source.load_batch(conn, audience, feed.options.window(today), users)
             header, view = self.looks.header_and_view(feed, audience, users, teams)
-        return render_feed(
-            header,
-            view,
-            batch.for_users(audience),
-            today=today,
-            max_bytes=self.config.publish.max_feed_bytes,
-            cache=EventCache(),
-        )
+            # Rendered while the connection is open: ``users`` reads any user not read yet.
+            return render_feed(
+                header,
+                view,
+                batch.for_users(audience),
+                today=today,
+                max_bytes=self.config.publish.max_feed_bytes,
+                cache=EventCache(),
+            )
 
     # --- detection ----------------------------------------------------------------------------
 
