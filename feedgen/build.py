@@ -135,7 +135,7 @@ class Builder:
     def preview(self, feed_id: int) -> RenderedFeed:
         """The feed as a full build would write it now; stores and changes nothing.
 
-        An incremental update of a team feed must give exactly these bytes.
+        An incremental update of a feed must give exactly these bytes.
         """
         today = self.now().date()
         with self.engine.connect() as conn:

@@ -24,7 +24,7 @@ from .content import FeedView
 from .render import FOOTER, EventCache, Item, LeftOut, RenderedFeed, assemble
 
 BEGIN = b"BEGIN:VEVENT\r\n"
-# How much of what a trimmed team feed leaves out is kept for its next incremental updates: enough
+# How much of what a trimmed feed leaves out is kept for its next incremental updates: enough
 # that deleting a few events still patches, small enough for a database column.
 TAIL_BYTES = 16_384
 
