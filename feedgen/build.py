@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import logging
 import time as clock
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, select, update
 
-from . import changes, parallel, source, state
+from . import changes, crm, parallel, source, state
 from .cdn import NoopPurger, Purger
 from .config import Config
 from .content import FeedView
@@ -44,6 +45,8 @@ from .tokens import redact
 
 log = logging.getLogger(__name__)
 
+_TEAM = SubjectKind.TEAM.value
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -56,7 +59,7 @@ class BatchRun:
 
     conn: Connection
     users: Mapping[int, User]
-    teams: dict[int, Team]
+    teams: Mapping[int, Team]
     cache: EventCache
     publisher: Publisher
     report: RunReport
@@ -140,7 +143,7 @@ class Builder:
         today = self.now().date()
         with self.engine.connect() as conn:
             users = source.Users(conn)
-            teams = source.load_teams(conn)
+            teams = source.Teams(conn)
             row = conn.execute(select(state.feeds).where(state.feeds.c.id == feed_id)).one()
             feed = feed_from_row(row)
             users.need(_subjects(feed, teams))
@@ -174,20 +177,18 @@ class Builder:
 
     def _build_dirty(self, report: RunReport, only: Sequence[int] | None = None) -> None:
         with self.engine.connect() as conn:
-            teams = source.load_teams(conn)
-            order = self._build_order(conn, teams, only)
-        chunks = [list(chunk) for chunk in source.chunks(order, self.config.worker.batch_size)]
+            order = self._build_order(conn, only)
+        chunks = list(source.chunks(order, self.config.worker.batch_size))
         if len(chunks) > 1 and parallel.usable(self.config):
             parallel.build_chunks(self.config, chunks, self.now(), report)
         else:
-            self.build_chunks(chunks, teams, report)
+            self.build_chunks(chunks, report)
 
-    def build_chunks(
-        self, chunks: Sequence[Sequence[int]], teams: dict[int, Team], report: RunReport
-    ) -> None:
+    def build_chunks(self, chunks: Sequence[Sequence[int]], report: RunReport) -> None:
         """Claim and build each chunk of feed ids, one transaction each.
 
-        Each batch reads the users it shows (``source.Users``), never the whole users table.
+        Each batch reads the users and teams it shows (``source.Users``, ``source.Teams``), never
+        a whole table.
         """
         publisher = Publisher(
             self.storage, self.config.cache_control, self.config.storage.upload_workers
@@ -199,7 +200,8 @@ class Builder:
                     rows = self._claim(conn, chunk)
                     if rows:
                         today = self.now().date()
-                        users = source.Users(conn)
+                        users, teams = source.Users(conn), source.Teams(conn)
+                        teams.need(r.subject_id for r in rows if r.subject_kind == _TEAM)
                         users.need(u for row in rows for u in _subjects(feed_from_row(row), teams))
                         run = BatchRun(conn, users, teams, cache, publisher, report, today)
                         self._build_batch(run, rows)
@@ -208,34 +210,35 @@ class Builder:
         report.uploaded += publisher.uploaded
         report.bytes_uploaded += publisher.bytes
 
-    def _build_order(
-        self, conn: Connection, teams: dict[int, Team], only: Sequence[int] | None
-    ) -> list[int]:
+    def _build_order(self, conn: Connection, only: Sequence[int] | None) -> array[int]:
         """The dirty feeds, each team's feed followed by its members' own.
 
         Colleagues share most activities: built in one batch, those are read and rendered once,
         and the team overview's events lend their bodies to the members' feeds right after it
-        (``EventCache``), which then drop them.
+        (``EventCache``), which then drop them. The database sorts; the run keeps one int per feed.
         """
-        b, f = state.builds, state.feeds
+        b, f, tm = state.builds, state.feeds, crm.team_members
+        # A member of several teams is built after the first of them.
+        first_team = (
+            select(tm.c.user_id, func.min(tm.c.team_id).label("team_id"))
+            .group_by(tm.c.user_id)
+            .subquery()
+        )
+        is_team = f.c.subject_kind == _TEAM
         query = (
-            select(f.c.id, f.c.subject_kind, f.c.subject_id)
+            select(f.c.id)
             .join(b, b.c.feed_id == f.c.id)
+            .outerjoin(first_team, and_(~is_team, first_team.c.user_id == f.c.subject_id))
             .where(b.c.dirty.is_(True), f.c.revoked_at.is_(None))
+            .order_by(
+                case((is_team, f.c.subject_id), else_=func.coalesce(first_team.c.team_id, 0)),
+                case((is_team, 0), else_=1),
+                f.c.id,
+            )
         )
         if only is not None:
             query = query.where(f.c.id.in_(list(only)))
-        team_of: dict[int, int] = {}
-        for team in teams.values():
-            for member in team.member_ids:
-                team_of.setdefault(member, team.id)
-
-        def locality(row: Any) -> tuple[int, int, int]:
-            if row.subject_kind == SubjectKind.TEAM.value:
-                return row.subject_id, 0, row.id
-            return team_of.get(row.subject_id, 0), 1, row.id
-
-        return [row.id for row in sorted(conn.execute(query), key=locality)]
+        return array("q", conn.scalars(query))
 
     def _claim(self, conn: Connection, feed_ids: Sequence[int]) -> list[Any]:
         """Lock the feeds of ``feed_ids`` that are still dirty and that no other worker holds."""
@@ -268,7 +271,7 @@ class Builder:
         record(run.conn, run.results, run.errors, run.report, self.now())
 
     def _groups(
-        self, rows: list[Any], users: Mapping[int, User], teams: dict[int, Team]
+        self, rows: list[Any], users: Mapping[int, User], teams: Mapping[int, Team]
     ) -> list[list[tuple[Feed, Any, list[int]]]]:
         """Split claimed feeds so that no group reads more than batch_size users' activities.
 
@@ -318,7 +321,9 @@ class Builder:
                 log.exception("feed %s (%s) failed to render", feed.id, redact(feed.token))
                 run.errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
 
-    def _audience(self, feed: Feed, users: Mapping[int, User], teams: dict[int, Team]) -> list[int]:
+    def _audience(
+        self, feed: Feed, users: Mapping[int, User], teams: Mapping[int, Team]
+    ) -> list[int]:
         if feed.subject_kind == SubjectKind.USER:
             user = users.get(feed.subject_id)
             return [feed.subject_id] if user is not None and user.active else []
@@ -476,7 +481,7 @@ class Builder:
                 log.warning("skipped %s", error)
 
 
-def _subjects(feed: Feed, teams: dict[int, Team]) -> Iterable[int]:
+def _subjects(feed: Feed, teams: Mapping[int, Team]) -> Iterable[int]:
     """The users a feed is about: its user, or its team's members."""
     if feed.subject_kind == SubjectKind.USER:
         return (feed.subject_id,)

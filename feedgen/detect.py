@@ -74,14 +74,13 @@ def mark_dirty(conn: Connection, found: changes.Changes, everything: bool) -> No
     teams: dict[int, set[int]] = {}  # team -> the changed activities of its feed
     if found.users:
         teams_of: dict[int, list[int]] = {}
-        for team in source.load_teams(conn).values():
+        for team in source.Teams(conn).of_members(found.users):
             members = set(team.member_ids)
-            if found.users & members:
-                if found.redrawn & members or tracked is None:
-                    whole.add(team.id)
-                else:
-                    teams[team.id] = set()
-            for member in members:
+            if found.redrawn & members or tracked is None:
+                whole.add(team.id)
+            else:
+                teams[team.id] = set()
+            for member in members & found.users:
                 teams_of.setdefault(member, []).append(team.id)
         for activity_id, users in (tracked or {}).items():
             for user_id in users:

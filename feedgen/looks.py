@@ -25,7 +25,7 @@ class Looks:
         self._zones: dict[str, str] = {}
 
     def header_and_view(
-        self, feed: Feed, audience: list[int], users: Mapping[int, User], teams: dict[int, Team]
+        self, feed: Feed, audience: list[int], users: Mapping[int, User], teams: Mapping[int, Team]
     ) -> tuple[CalendarHeader, FeedView]:
         """A user's feed is named after the user and in their zone; a team's is named after the
         team and in its members' most common zone."""

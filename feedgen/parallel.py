@@ -65,12 +65,9 @@ def _start(config: Config, now: datetime, log_level: int) -> None:
 
 
 def _build(chunk: Sequence[int]) -> RunReport:
-    from . import source
     from .report import RunReport
 
     assert _builder is not None
     report = RunReport("part")
-    with _builder.engine.connect() as conn:
-        teams = source.load_teams(conn)
-    _builder.build_chunks([chunk], teams, report)
+    _builder.build_chunks([chunk], report)
     return report

@@ -10,7 +10,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
@@ -20,6 +20,8 @@ from .errors import RenderError, SourceError
 from .model import Activity, ActivityKind, Participant, Priority, Status, Team, User, Window
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Bound parameters per IN list: under every backend's limit, large enough to keep round trips few.
 CHUNK = 2000
@@ -92,50 +94,90 @@ def load_users(conn: Connection) -> dict[int, User]:
     return {row[0]: _user(row) for row in conn.execute(select(*_USER_COLUMNS))}
 
 
-class Users(Mapping[int, User]):
-    """The CRM's users as a batch needs them: read in bulk when asked for (``need``), one at a
-    time otherwise, and only those; a build never holds the whole users table.
+class _ReadOnDemand(Mapping[int, T]):
+    """Rows of the CRM as a batch needs them: read in bulk when asked for (``need``), one at a
+    time otherwise, and only those; a build never holds a whole table.
 
-    Iterating and ``len`` cover the users read so far.
+    Iterating and ``len`` cover the rows read so far.
     """
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
-        self._read: dict[int, User | None] = {}  # None: not in the CRM
+        self._read: dict[int, T | None] = {}  # None: not in the CRM
 
-    def need(self, user_ids: Iterable[int | None]) -> None:
-        """Read the users of ``user_ids`` not read yet, a few statements for all of them."""
+    def _fetch(self, ids: Sequence[int]) -> Iterable[tuple[int, T]]:
+        """The rows of ``ids`` that exist, as (id, value)."""
+        raise NotImplementedError
+
+    def need(self, ids: Iterable[int | None]) -> None:
+        """Read the rows of ``ids`` not read yet, a few statements for all of them."""
         read = self._read
-        missing = sorted({i for i in user_ids if i is not None and i not in read})
+        missing = sorted({i for i in ids if i is not None and i not in read})
         for part in chunks(missing):
-            for row in self._conn.execute(select(*_USER_COLUMNS).where(_u.c.id.in_(part))):
-                read[row[0]] = _user(row)
-            for user_id in part:
-                read.setdefault(user_id, None)
+            read.update(self._fetch(part))
+            for row_id in part:
+                read.setdefault(row_id, None)
 
-    def __getitem__(self, user_id: int) -> User:
-        if user_id not in self._read:
-            self.need([user_id])
-        user = self._read[user_id]
-        if user is None:
-            raise KeyError(user_id)
-        return user
+    def __getitem__(self, row_id: int) -> T:
+        if row_id not in self._read:
+            self.need([row_id])
+        value = self._read[row_id]
+        if value is None:
+            raise KeyError(row_id)
+        return value
 
-    def __contains__(self, user_id: object) -> bool:
-        if not isinstance(user_id, int):
+    def __contains__(self, row_id: object) -> bool:
+        if not isinstance(row_id, int):
             return False
-        if user_id not in self._read:
-            self.need([user_id])
-        return self._read[user_id] is not None
+        if row_id not in self._read:
+            self.need([row_id])
+        return self._read[row_id] is not None
 
     def __iter__(self) -> Iterator[int]:
-        return (i for i, user in self._read.items() if user is not None)
+        return (i for i, value in self._read.items() if value is not None)
 
     def __len__(self) -> int:
-        return sum(user is not None for user in self._read.values())
+        return sum(value is not None for value in self._read.values())
+
+
+class Users(_ReadOnDemand[User]):
+    """The CRM's users that a batch shows (``load_users`` reads them all, for commands)."""
+
+    def _fetch(self, ids: Sequence[int]) -> Iterable[tuple[int, User]]:
+        for row in self._conn.execute(select(*_USER_COLUMNS).where(_u.c.id.in_(ids))):
+            yield row[0], _user(row)
+
+
+class Teams(_ReadOnDemand[Team]):
+    """The CRM's teams that a batch shows, with their members (``load_teams`` reads them all)."""
+
+    def _fetch(self, ids: Sequence[int]) -> Iterable[tuple[int, Team]]:
+        tm, t = crm.team_members, crm.teams
+        members: dict[int, list[int]] = defaultdict(list)
+        for team_id, user_id in self._conn.execute(
+            select(tm.c.team_id, tm.c.user_id)
+            .where(tm.c.team_id.in_(ids))
+            .order_by(tm.c.team_id, tm.c.user_id)
+        ):
+            members[team_id].append(user_id)
+        for row in self._conn.execute(select(t.c.id, t.c.name).where(t.c.id.in_(ids))):
+            yield row.id, Team(row.id, row.name or "", tuple(members.get(row.id, ())))
+
+    def of_members(self, user_ids: Iterable[int]) -> list[Team]:
+        """The teams that have any of ``user_ids`` as a member, by id."""
+        tm = crm.team_members
+        found: set[int] = set()
+        for part in chunks(sorted(set(user_ids))):
+            found.update(
+                self._conn.scalars(select(tm.c.team_id).where(tm.c.user_id.in_(part)).distinct())
+            )
+        self.need(found)
+        return [self[i] for i in sorted(found) if i in self]
 
 
 def load_teams(conn: Connection) -> dict[int, Team]:
+    """Every team of the CRM with its members (for commands about many teams; builds use
+    ``Teams``)."""
     members: dict[int, list[int]] = defaultdict(list)
     tm = crm.team_members
     for team_id, user_id in conn.execute(

@@ -298,3 +298,28 @@ def test_a_renamed_colleague_reaches_the_feeds_of_those_who_share_an_activity(
     crm.update_user(ben, name="Ben Li-Weber")
     builder.cycle()
     assert b"Ben Li-Weber" in (storage.get(object_key(token)) or b"")
+
+
+def test_each_team_feed_is_built_right_before_its_members_feeds(
+    crm: Crm, engine: sa.Engine, builder: Builder
+) -> None:
+    anna, ben, cem, dora = (crm.user(name) for name in ("Anna", "Ben", "Cem", "Dora"))
+    sales = crm.team("Sales", [anna, ben])
+    lettings = crm.team("Lettings", [anna, dora])  # Anna's feed follows her first team's
+    with engine.begin() as conn:
+
+        def feed(kind: SubjectKind, subject: int) -> int:
+            return issue_feed(conn, kind, subject, NOW, FeedOptions()).id
+
+        issued = {
+            "cem": feed(SubjectKind.USER, cem),
+            "dora": feed(SubjectKind.USER, dora),
+            "lettings": feed(SubjectKind.TEAM, lettings),
+            "ben": feed(SubjectKind.USER, ben),
+            "anna": feed(SubjectKind.USER, anna),
+            "sales": feed(SubjectKind.TEAM, sales),
+        }
+    with engine.connect() as conn:
+        order = list(builder._build_order(conn, None))
+    names = {feed_id: name for name, feed_id in issued.items()}
+    assert [names[i] for i in order] == ["cem", "sales", "ben", "anna", "lettings", "dora"]
