@@ -12,22 +12,23 @@ import time as clock
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, func, select, update
 
 from . import changes, crm, parallel, source, state
+from .batch import BatchRun, audience_of, subjects_of
 from .cdn import NoopPurger, Purger
 from .config import Config
 from .content import FeedView
 from .detect import detect as detect_changes
 from .errors import RenderError
 from .feeds import active_feeds, feed_from_row, object_key, page_key
+from .incremental import Patcher
 from .looks import Looks
 from .model import Activity, Feed, SubjectKind, Team, User, Window
-from .patch import TAIL_BYTES, patch_feed
+from .patch import TAIL_BYTES
 from .publish import Publisher, Upload, clean_storage, content_hash, ensure_robots
 from .publish import process_deletions as _process_deletions
 from .record import record
@@ -36,7 +37,6 @@ from .render import (
     EventCache,
     RenderedFeed,
     Variant,
-    feed_items,
     render_feed,
 )
 from .report import RunReport
@@ -50,22 +50,6 @@ _TEAM = SubjectKind.TEAM.value
 
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
-@dataclass
-class BatchRun:
-    """What the steps of one batch share: its transaction, the CRM's people, the event cache,
-    the uploads, and the results to record."""
-
-    conn: Connection
-    users: Mapping[int, User]
-    teams: Mapping[int, Team]
-    cache: EventCache
-    publisher: Publisher
-    report: RunReport
-    today: date
-    results: dict[int, dict[str, Any]] = field(default_factory=dict)
-    errors: dict[int, str] = field(default_factory=dict)
 
 
 class Builder:
@@ -83,6 +67,7 @@ class Builder:
         self.purger = purger or NoopPurger()
         self.now = now
         self.looks = Looks(config.publish)
+        self.patcher = Patcher(storage, self.looks, config.publish.max_feed_bytes)
         self._warned: set[int] = set()
 
     # --- the three entry points -------------------------------------------------------------
@@ -146,8 +131,8 @@ class Builder:
             teams = source.Teams(conn)
             row = conn.execute(select(state.feeds).where(state.feeds.c.id == feed_id)).one()
             feed = feed_from_row(row)
-            users.need(_subjects(feed, teams))
-            audience = self._audience(feed, users, teams)
+            users.need(subjects_of(feed, teams))
+            audience = audience_of(feed, users, teams)
             batch = source.load_batch(conn, audience, feed.options.window(today), users)
             header, view = self.looks.header_and_view(feed, audience, users, teams)
             # Rendered while the connection is open: ``users`` reads any user not read yet.
@@ -202,7 +187,9 @@ class Builder:
                         today = self.now().date()
                         users, teams = source.Users(conn), source.Teams(conn)
                         teams.need(r.subject_id for r in rows if r.subject_kind == _TEAM)
-                        users.need(u for row in rows for u in _subjects(feed_from_row(row), teams))
+                        users.need(
+                            u for row in rows for u in subjects_of(feed_from_row(row), teams)
+                        )
                         run = BatchRun(conn, users, teams, cache, publisher, report, today)
                         self._build_batch(run, rows)
         finally:
@@ -283,7 +270,7 @@ class Builder:
         seen: set[int] = set()
         for row in rows:
             feed = feed_from_row(row)
-            audience = self._audience(feed, users, teams)
+            audience = audience_of(feed, users, teams)
             new = set(audience) - seen
             if groups[-1] and len(seen) + len(new) > limit:
                 groups.append([])
@@ -320,15 +307,6 @@ class Builder:
             except Exception as exc:  # a bug in one feed must not stop the others
                 log.exception("feed %s (%s) failed to render", feed.id, redact(feed.token))
                 run.errors[feed.id] = f"render failed: {type(exc).__name__}: {exc}"
-
-    def _audience(
-        self, feed: Feed, users: Mapping[int, User], teams: Mapping[int, Team]
-    ) -> list[int]:
-        if feed.subject_kind == SubjectKind.USER:
-            user = users.get(feed.subject_id)
-            return [feed.subject_id] if user is not None and user.active else []
-        team = teams.get(feed.subject_id)
-        return [m for m in team.member_ids if m in users and users[m].active] if team else []
 
     def _build_one(
         self,
@@ -390,83 +368,16 @@ class Builder:
     # --- incremental updates ------------------------------------------------------------------
 
     def _patch_feeds(self, run: BatchRun, rows: list[Any]) -> list[Any]:
-        """Patch the feeds that only activity changes touched; return the rows left to build.
-
-        The changed activities of all of them are read at once: a few rows, instead of every
-        activity of their users (a whole team's for a team feed).
-        """
-        run.cache.clear()
-        candidates = []
-        for row in rows:
-            feed = feed_from_row(row)
-            pending = self._patchable(feed, row, run.today)
-            if pending is not None:
-                candidates.append((feed, row, pending))
-        if not candidates:
-            return rows
-        windows = [feed.options.window(run.today) for feed, _, _ in candidates]
-        window = Window(min(w.start for w in windows), max(w.end for w in windows))
-        changed = sorted({i for _, _, pending in candidates for i in pending})
-        batch = source.load_activities(run.conn, changed, window, run.users)
-        self._warn(batch.errors, run.report)
-        done = set()
-        for feed, row, pending in candidates:
-            try:
-                result = self._patch_one(run, feed, row, pending, batch)
-            except Exception:  # a bug here must cost a full build, not the feed
-                log.exception("feed %s (%s) could not be patched", feed.id, redact(feed.token))
-                result = None
-            if result is not None:
-                run.results[feed.id] = result
-                run.report.patched += 1
-                done.add(feed.id)
-        return [row for row in rows if row.id not in done]
-
-    def _patchable(self, feed: Feed, row: Any, today: date) -> set[int] | None:
-        """The activities to replace in this feed's last bytes, or None to build it in full."""
-        if (
-            row.pending_ids is None
-            or row.content_hash is None
-            or row.stored_key != object_key(feed.token)
-            or row.built_at is None
-            or row.built_at.date() != today  # the window and "today" moved
-            or feed.options.tasks_as_todo  # VTODO comes from icalendar: not parsed back here
-        ):
-            return None
-        pending = {int(part) for part in row.pending_ids.split(",") if part}
-        return pending if len(pending) <= changes.MOST_TRACKED else None
-
-    def _patch_one(
-        self, run: BatchRun, feed: Feed, row: Any, pending: set[int], batch: source.Batch
-    ) -> dict[str, Any] | None:
-        today = run.today
-        previous = self.storage.get(object_key(feed.token))
-        if previous is None or content_hash(previous) != row.content_hash:
-            return None  # the object is not what the last build wrote
-        audience = self._audience(feed, run.users, run.teams)
-        header, view = self.looks.header_and_view(feed, audience, run.users, run.teams)
-        changed = [a for a in batch.for_users(audience) if a.id in pending]
-        fresh = feed_items(changed, view, today)
-        rendered = patch_feed(
-            previous,
-            header.to_bytes(),
-            pending,
-            fresh,
-            view,
-            run.cache,
-            today=today,
-            max_bytes=self.config.publish.max_feed_bytes,
-            trimmed_state=row.left_out,
-        )
-        if rendered is None:
-            return None
-        if row.left_out is not None and not row.left_out.startswith("-"):
-            # Events beyond the recorded boundary are not counted here: count them as before.
-            rendered.trimmed = max(rendered.trimmed, row.trimmed)
-        self._warn(rendered.skipped, run.report)
-        # Broken activities that did not change are not in the old bytes either: keep their count.
-        skipped = max(row.skipped, len(rendered.skipped))
-        return self._publish(run, feed, row, rendered, header.name, skipped)
+        """Patch the feeds that only activity changes touched; return the rows left to build."""
+        patched, errors = self.patcher.patch(run, rows)
+        self._warn(errors, run.report)
+        for done in patched:
+            run.results[done.feed.id] = self._publish(
+                run, done.feed, done.row, done.rendered, done.name, done.skipped
+            )
+            run.report.patched += 1
+        ids = {done.feed.id for done in patched}
+        return [row for row in rows if row.id not in ids]
 
     # --- helpers ------------------------------------------------------------------------------
 
@@ -479,11 +390,3 @@ class Builder:
             if error.activity_id not in self._warned:
                 self._warned.add(error.activity_id)
                 log.warning("skipped %s", error)
-
-
-def _subjects(feed: Feed, teams: Mapping[int, Team]) -> Iterable[int]:
-    """The users a feed is about: its user, or its team's members."""
-    if feed.subject_kind == SubjectKind.USER:
-        return (feed.subject_id,)
-    team = teams.get(feed.subject_id)
-    return team.member_ids if team is not None else ()
