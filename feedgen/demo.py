@@ -7,13 +7,11 @@ activities load in about a minute with memory that does not grow with the data.
 
 from __future__ import annotations
 
-import io
 import random
 import re
 import unicodedata
 from bisect import bisect
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
@@ -23,6 +21,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from feedgen import crm
+from feedgen.bulkload import bulk_mode, finish_postgres, load
 from feedgen.errors import FeedgenError
 
 CHUNK_ROWS = 20_000
@@ -34,7 +33,6 @@ _KIND_CUM = tuple(accumulate(_KIND_SHARE))[:-1]
 _KIND_CROWD = (1.4, 1.2, 0.8, 0.4, 0.3)
 _PRIORITY_CUM = (0.2, 0.8)  # high, normal, low
 # For the load only: a crash mid-seed just means seeding again, so skip fsync and cache more pages.
-_SQLITE_LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-65536"}
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -187,15 +185,15 @@ def seed_crm(
                 f"the CRM tables already hold rows ({', '.join(filled)}); "
                 "seed with reset=True (feedgen demo --reset) to replace them"
             )
-        with _bulk_mode(conn):
-            _load(conn, crm.users, gen.users())
-            _load(conn, crm.teams, gen.teams())
-            _load(conn, crm.team_members, gen.members())
+        with bulk_mode(conn):
+            load(conn, crm.users, gen.users())
+            load(conn, crm.teams, gen.teams())
+            load(conn, crm.team_members, gen.members())
             for acts, parts in gen.activities():
-                _load(conn, crm.activities, acts)
-                _load(conn, crm.participants, parts)
+                load(conn, crm.activities, acts)
+                load(conn, crm.participants, parts)
         if conn.dialect.name == "postgresql":
-            _finish_postgres(conn)
+            finish_postgres(conn, crm.CRM_TABLES)
     kinds = dict(zip(KINDS, gen.kinds, strict=True))
     return DemoCounts(spec.users, spec.teams, kinds, gen.participant_id, len(gen.broken_at))
 
@@ -416,81 +414,3 @@ class _Generator:
                     continue
             name, email = rng.choice(self.contacts)
             out.append((self.participant_id, aid, None, name, email))
-
-
-@contextmanager
-def _bulk_mode(conn: sa.Connection) -> Iterator[None]:
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    with conn.begin():
-        saved = {k: conn.exec_driver_sql(f"PRAGMA {k}").scalar() for k in _SQLITE_LOAD_PRAGMAS}
-        for key, value in _SQLITE_LOAD_PRAGMAS.items():
-            conn.exec_driver_sql(f"PRAGMA {key} = {value}")
-    try:
-        yield
-    finally:
-        with conn.begin():
-            for key, old in saved.items():
-                conn.exec_driver_sql(f"PRAGMA {key} = {old}")
-
-
-def _load(conn: sa.Connection, table: sa.Table, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert ``rows`` (in the table's column order) in one transaction, by the fastest path."""
-    if not rows:
-        return
-    quote = conn.dialect.identifier_preparer.quote
-    name = conn.dialect.identifier_preparer.format_table(table)
-    columns = ", ".join(quote(c.name) for c in table.columns)
-    with conn.begin():
-        if conn.dialect.name == "sqlite":
-            dates = [i for i, c in enumerate(table.columns) if isinstance(c.type, sa.DateTime)]
-            marks = ", ".join("?" * len(table.columns))
-            cursor = conn.connection.cursor()
-            cursor.executemany(
-                f"INSERT INTO {name} ({columns}) VALUES ({marks})",
-                [_sqlite_row(row, dates) for row in rows],
-            )
-            cursor.close()
-        elif conn.dialect.driver == "psycopg2":
-            buffer = io.StringIO()
-            buffer.writelines(",".join(map(_csv, row)) + "\n" for row in rows)
-            buffer.seek(0)
-            cursor = conn.connection.cursor()
-            cursor.copy_expert(f"COPY {name} ({columns}) FROM STDIN WITH (FORMAT csv)", buffer)
-            cursor.close()
-        else:
-            keys = [c.key for c in table.columns]
-            conn.execute(table.insert(), [dict(zip(keys, row, strict=True)) for row in rows])
-
-
-def _sqlite_row(row: tuple[Any, ...], dates: list[int]) -> tuple[Any, ...]:
-    # SQLAlchemy stores SQLite datetimes as this exact text; any other form compares wrongly.
-    values = list(row)
-    for i in dates:
-        if values[i] is not None:
-            values[i] = values[i].isoformat(" ", "microseconds")
-    return tuple(values)
-
-
-def _csv(value: Any) -> str:
-    # Strings always quoted: an unquoted empty field is NULL, a quoted one the empty string.
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return '"' + value.replace('"', '""') + '"'
-    if isinstance(value, bool):
-        return "t" if value else "f"
-    if isinstance(value, datetime):
-        return value.isoformat(" ")
-    return str(value)
-
-
-def _finish_postgres(conn: sa.Connection) -> None:
-    # Explicit ids leave the serial sequences at 1; move them past the data so later inserts work.
-    with conn.begin():
-        for table in (crm.users, crm.teams, crm.activities, crm.participants):
-            sequence = sa.func.pg_get_serial_sequence(table.fullname, "id")
-            next_id = sa.func.coalesce(sa.func.max(table.c.id), 0) + 1
-            conn.execute(sa.select(sa.func.setval(sequence, next_id, False)))
-        conn.exec_driver_sql("ANALYZE " + ", ".join(t.name for t in crm.CRM_TABLES))
