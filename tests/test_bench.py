@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from bench.run import rss_sizes
+
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (
     "Setup (once per run)",
@@ -28,7 +30,9 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     folder = tmp_path_factory.mktemp("bench")
     out = folder / "bench.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--dir", str(folder), "--json", str(out)],
+        # --rss-users: one more, larger CRM for the peak RSS table, measured after the rest.
+        [sys.executable, "-m", "bench", "--quick", "--rss-users", "300"]
+        + ["--dir", str(folder), "--json", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -88,4 +92,11 @@ def test_cycles_and_rendering(report: dict[str, Any]) -> None:
     assert all(rate > 0 for values in rates.values() for rate in values)
     assert raw["render"]["mismatches_vs_icalendar"] == 0
     sizes = report["sections"]["Peak RSS of a full rebuild, fresh process"]
-    assert len(sizes) == 2 and all(row["median"] > 0 for row in sizes.values())
+    assert len(sizes) == 3 and all(row["median"] > 0 for row in sizes.values())
+
+
+def test_rss_sizes_step_by_ten_and_reach_the_larger_crm_asked_for() -> None:
+    assert rss_sizes(10_000) == [1_000, 10_000]
+    assert rss_sizes(200) == [20, 200]
+    assert rss_sizes(10_000, upto=100_000) == [1_000, 10_000, 100_000]
+    assert rss_sizes(200, upto=300) == [20, 200, 300]
