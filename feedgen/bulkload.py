@@ -19,7 +19,7 @@ _SQLITE_LOAD_PRAGMAS = {"synchronous": "OFF", "cache_size": "-65536"}
 
 @contextmanager
 def bulk_mode(conn: sa.Connection) -> Iterator[None]:
-    """On SQLite, trade durability for speed while loading: a load that fails is seeded again from scratch."""
+    """On SQLite, trade durability for speed while loading (a failed load is seeded again)."""
     if conn.dialect.name != "sqlite":
         yield
         return
