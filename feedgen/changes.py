@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, func, insert, or_, select, update
 
 from . import crm, state
 from .model import FeedOptions, Window
@@ -185,54 +185,87 @@ def sync_subjects(conn: Connection) -> Changes:
     """Users and teams whose fingerprint changed since the last cycle, and those that vanished.
 
     A user's fingerprint is what its feeds show of it (name, e-mail, zone, active); a team's is
-    its name and members. Both tables are small: reading them whole each cycle costs little and
-    asks nothing of the CRM (no timestamps, no triggers).
+    its name and members. Reading both tables whole each cycle costs little and asks nothing of
+    the CRM (no timestamps, no triggers). The stored fingerprints and the CRM's rows stream side
+    by side in id order and are compared as they come: memory does not grow with the CRM.
     """
     changes = Changes()
     u, t, tm = crm.users, crm.teams, crm.team_members
-    si = state.subject_index
-    # Users are many: of their stored fingerprints only a hash is kept (compared in this process
-    # only), and the CRM's rows are compared as they stream in, so memory stays small at 100,000
-    # users. Teams keep their text: a team's old members are read back from it.
-    known_users: dict[int, int] = {}
-    known_teams: dict[int, str] = {}
-    for kind, subject_id, fingerprint in conn.execute(
-        select(si.c.subject_kind, si.c.subject_id, si.c.fingerprint)
-    ):
-        if kind == "user":
-            known_users[subject_id] = hash(fingerprint)
-        else:
-            known_teams[subject_id] = fingerprint
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
-    users = select(u.c.id, u.c.name, u.c.email, u.c.time_zone, u.c.active)
-    for user_id, name, email, zone, active in conn.execute(
-        users.execution_options(yield_per=STREAM_ROWS)
+    vanished: dict[str, list[int]] = {"user": [], "team": []}
+
+    def changed(kind: str, subject_id: int, fingerprint: str, old: str | None) -> None:
+        record = {"b_kind": kind, "b_id": subject_id, "b_fp": fingerprint}
+        (updates if old is not None else inserts).append(record)
+
+    users = select(u.c.id, u.c.name, u.c.email, u.c.time_zone, u.c.active).order_by(u.c.id)
+    rows = _stream(conn, users)
+    for user_id, old, (name, email, zone, active) in _merge_by_id(
+        _stored(conn, "user"), rows, vanished["user"]
     ):
         fingerprint = f"{name}|{email}|{zone}|{bool(active)}"
-        old_hash = known_users.pop(user_id, None)
-        if old_hash == hash(fingerprint):
-            continue
-        changes.users.add(user_id)
-        changes.redrawn.add(user_id)
-        record = {"b_kind": "user", "b_id": user_id, "b_fp": fingerprint}
-        (updates if old_hash is not None else inserts).append(record)
-    members: dict[int, list[int]] = {}
-    for team_id, user_id in conn.execute(select(tm.c.team_id, tm.c.user_id)):
-        members.setdefault(team_id, []).append(user_id)
-    for team_id, name in conn.execute(select(t.c.id, t.c.name)):
-        fingerprint = f"{name}|{_ids_text(members.get(team_id, ()))}"
-        old = known_teams.pop(team_id, None)
+        if old != fingerprint:
+            changes.users.add(user_id)
+            changes.redrawn.add(user_id)
+            changed("user", user_id, fingerprint, old)
+    teams = _with_members(
+        _stream(conn, select(t.c.id, t.c.name).order_by(t.c.id)),
+        _stream(conn, select(tm.c.team_id, tm.c.user_id).order_by(tm.c.team_id, tm.c.user_id)),
+    )
+    for team_id, old, (name, members) in _merge_by_id(
+        _stored(conn, "team"), teams, vanished["team"]
+    ):
+        fingerprint = f"{name}|{_ids_text(members)}"
         if old == fingerprint:
             continue
         changes.teams.add(team_id)
         # Members who joined or left: their own feeds are unchanged, but the team's is not.
         old_members = _ids(old.rsplit("|", 1)[-1]) if old is not None else set()
-        moved = old_members ^ _ids(fingerprint.rsplit("|", 1)[-1])
+        moved = old_members ^ set(members)
         changes.users |= moved
         changes.redrawn |= moved
-        record = {"b_kind": "team", "b_id": team_id, "b_fp": fingerprint}
-        (updates if old is not None else inserts).append(record)
+        changed("team", team_id, fingerprint, old)
+    _store_fingerprints(conn, inserts, updates, vanished)
+    changes.users.update(vanished["user"])
+    changes.redrawn.update(vanished["user"])
+    changes.teams.update(vanished["team"])
+    return changes
+
+
+def _stream(conn: Connection, query: Select[Any]) -> Iterator[Any]:
+    return iter(conn.execute(query.execution_options(yield_per=STREAM_ROWS)))
+
+
+def _stored(conn: Connection, kind: str) -> Iterator[Any]:
+    """The stored fingerprints of one kind of subject, in id order."""
+    si = state.subject_index
+    query = select(si.c.subject_id, si.c.fingerprint).where(si.c.subject_kind == kind)
+    return _stream(conn, query.order_by(si.c.subject_id))
+
+
+def _with_members(
+    teams: Iterator[Any], members: Iterator[Any]
+) -> Iterator[tuple[int, str, list[int]]]:
+    """Each team (id order) with its members, from memberships in (team id, user id) order."""
+    member = next(members, None)
+    for team_id, name in teams:
+        ids = []
+        while member is not None and member[0] < team_id:  # a membership of no team
+            member = next(members, None)
+        while member is not None and member[0] == team_id:
+            ids.append(member[1])
+            member = next(members, None)
+        yield team_id, name, ids
+
+
+def _store_fingerprints(
+    conn: Connection,
+    inserts: list[dict[str, Any]],
+    updates: list[dict[str, Any]],
+    vanished: dict[str, list[int]],
+) -> None:
+    si = state.subject_index
     if inserts:
         conn.execute(
             insert(si).values(
@@ -249,14 +282,31 @@ def sync_subjects(conn: Connection) -> Changes:
             .values(fingerprint=bindparam("b_fp")),
             updates,
         )
-    # What is left of the stored fingerprints vanished from the CRM.
-    changes.users |= known_users.keys()
-    changes.redrawn |= known_users.keys()
-    changes.teams |= known_teams.keys()
-    for kind, gone in (("user", known_users), ("team", known_teams)):
+    for kind, gone in vanished.items():
         for part in chunks(sorted(gone)):
             conn.execute(delete(si).where(si.c.subject_kind == kind, si.c.subject_id.in_(part)))
-    return changes
+
+
+def _merge_by_id(
+    stored: Iterable[Any], rows: Iterable[Any], vanished: list[int]
+) -> Iterator[tuple[int, str | None, tuple[Any, ...]]]:
+    """Pair each CRM row (id first) with its stored fingerprint (None: new), both in id order;
+    stored ids with no row left are added to ``vanished``."""
+    pending = iter(stored)
+    old = next(pending, None)
+    for row in rows:
+        row_id = row[0]
+        while old is not None and old[0] < row_id:
+            vanished.append(old[0])
+            old = next(pending, None)
+        if old is not None and old[0] == row_id:
+            yield row_id, old[1], tuple(row[1:])
+            old = next(pending, None)
+        else:
+            yield row_id, None, tuple(row[1:])
+    while old is not None:
+        vanished.append(old[0])
+        old = next(pending, None)
 
 
 def co_audience(conn: Connection, user_ids: set[int]) -> set[int]:
