@@ -152,16 +152,7 @@ class Teams(_ReadOnDemand[Team]):
     """The CRM's teams that a batch shows, with their members (``load_teams`` reads them all)."""
 
     def _fetch(self, ids: Sequence[int]) -> Iterable[tuple[int, Team]]:
-        tm, t = crm.team_members, crm.teams
-        members: dict[int, list[int]] = defaultdict(list)
-        for team_id, user_id in self._conn.execute(
-            select(tm.c.team_id, tm.c.user_id)
-            .where(tm.c.team_id.in_(ids))
-            .order_by(tm.c.team_id, tm.c.user_id)
-        ):
-            members[team_id].append(user_id)
-        for row in self._conn.execute(select(t.c.id, t.c.name).where(t.c.id.in_(ids))):
-            yield row.id, Team(row.id, row.name or "", tuple(members.get(row.id, ())))
+        return _read_teams(self._conn, ids)
 
     def of_members(self, user_ids: Iterable[int]) -> list[Team]:
         """The teams that have any of ``user_ids`` as a member, by id."""
@@ -178,17 +169,22 @@ class Teams(_ReadOnDemand[Team]):
 def load_teams(conn: Connection) -> dict[int, Team]:
     """Every team of the CRM with its members (for commands about many teams; builds use
     ``Teams``)."""
+    return dict(_read_teams(conn, None))
+
+
+def _read_teams(conn: Connection, ids: Sequence[int] | None) -> Iterator[tuple[int, Team]]:
+    """The teams of ``ids`` (every team when None) with their members, as (id, team)."""
+    tm, t = crm.team_members, crm.teams
+    memberships = select(tm.c.team_id, tm.c.user_id).order_by(tm.c.team_id, tm.c.user_id)
+    teams = select(t.c.id, t.c.name)
+    if ids is not None:
+        memberships = memberships.where(tm.c.team_id.in_(ids))
+        teams = teams.where(t.c.id.in_(ids))
     members: dict[int, list[int]] = defaultdict(list)
-    tm = crm.team_members
-    for team_id, user_id in conn.execute(
-        select(tm.c.team_id, tm.c.user_id).order_by(tm.c.team_id, tm.c.user_id)
-    ):
+    for team_id, user_id in conn.execute(memberships):
         members[team_id].append(user_id)
-    t = crm.teams
-    return {
-        r.id: Team(r.id, r.name or "", tuple(members.get(r.id, ())))
-        for r in conn.execute(select(t.c.id, t.c.name))
-    }
+    for row in conn.execute(teams):
+        yield row.id, Team(row.id, row.name or "", tuple(members.get(row.id, ())))
 
 
 def _in_window(window: Window) -> Any:
