@@ -16,6 +16,7 @@ from .cdn import Purger, open_purger
 from .config import CONFIG_ENV, Config, load_config
 from .db import open_engine, require_current_schema
 from .feeds import object_key, page_key
+from .lifecycle import FeedService
 from .model import Feed
 from .source import check_schema
 from .storage import Storage, open_storage
@@ -65,16 +66,24 @@ class App:
 
     def builder(self) -> Builder:
         """A builder after checking the CRM tables and feedgen's own schema."""
+        self._check_tables()
+        return Builder(self.engine, self.storage, self.config, self.purger)
+
+    def service(self) -> FeedService:
+        """The feed lifecycle, publishing as it goes, after the same checks as ``builder``."""
+        self._check_tables()
+        return FeedService(self.engine, self.storage, self.config, self.purger)
+
+    def _check_tables(self) -> None:
         with self.engine.connect() as conn:
             check_schema(conn)
         require_current_schema(self.engine)
-        return Builder(self.engine, self.storage, self.config, self.purger)
 
     def feed_url(self, feed: Feed) -> str:
         return f"{self.config.publish.public_base_url}/{object_key(feed.token)}"
 
     def page_url(self, feed: Feed) -> str:
-        return f"{self.config.publish.public_base_url}/{page_key(feed.token)}"
+        return f"{self.config.publish.public_base_url}/{page_key(feed.page_token)}"
 
     def links(self, feed: Feed, name: str) -> SubscribeLinks:
         return subscribe_links(self.feed_url(feed), name)

@@ -27,6 +27,8 @@ class BatchRun:
     publisher: Publisher
     report: RunReport
     today: date
+    # Upload every feed and page of the batch, changed or not (``Builder.publish_now``).
+    force: bool = False
     results: dict[int, dict[str, Any]] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)
 

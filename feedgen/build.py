@@ -17,21 +17,29 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, func, select, update
 
-from . import changes, crm, parallel, source, state
+from . import changes, cleanup, crm, parallel, source, state
 from .batch import BatchRun, audience_of, subjects_of
 from .cdn import NoopPurger, Purger
 from .config import Config
 from .content import FeedView
 from .detect import detect as detect_changes
-from .errors import RenderError
-from .feeds import active_feeds, feed_from_row, object_key, page_key
+from .errors import CleanupRefused, RenderError
+from .feeds import feed_from_row, object_key, page_key
 from .incremental import Patcher
 from .looks import Looks
 from .model import Activity, Feed, SubjectKind, Team, User, Window
 from .patch import TAIL_BYTES
-from .publish import Publisher, Upload, clean_storage, content_hash, ensure_robots
-from .publish import process_deletions as _process_deletions
-from .record import record
+from .publish import (
+    HTML_CONTENT_TYPE,
+    Publisher,
+    Removal,
+    Upload,
+    clean_storage,
+    content_hash,
+    ensure_robots,
+    process_deletions,
+)
+from .record import record, superseded
 from .render import (
     CalendarHeader,
     EventCache,
@@ -41,6 +49,7 @@ from .render import (
 )
 from .report import RunReport
 from .storage import Storage
+from .subscribe import page_html, subscribe_links
 from .tokens import redact
 
 log = logging.getLogger(__name__)
@@ -77,31 +86,43 @@ class Builder:
         report = RunReport("cycle")
         started = clock.perf_counter()
         self.detect(report)
-        self._delete_queued(report)
         self._build_dirty(report)
+        self._delete_queued(report)
+        self._ensure_robots(report)
         report.seconds = clock.perf_counter() - started
         return report
 
-    def reconcile(self) -> RunReport:
-        """Rebuild and compare every feed, resync the index and clean storage of stray objects."""
+    def reconcile(self, *, force: bool = False) -> RunReport:
+        """Rebuild and compare every feed, upload what storage lacks, resync the index and delete
+        the objects no active feed owns. Refuses (CleanupRefused, nothing done) when that would
+        delete an unsafe share of storage (``cleanup.Survey.refusal``), unless ``force``."""
         report = RunReport("reconcile")
         started = clock.perf_counter()
+        max_share = self.config.worker.max_delete_share
+        before = cleanup.survey(self.engine, self.storage)
+        refusal = before.refusal(max_share)
+        if refusal is not None and not force:
+            raise CleanupRefused(f"reconcile refused: {refusal} (see --dry-run; --force)")
         self.detect(report, full=True)
         with self.engine.begin() as conn:
             conn.execute(update(state.builds).values(**state.FULL_BUILD))
-        self._delete_queued(report)
+            cleanup.mark_missing(conn, before)
         self._build_dirty(report)
-        with self.engine.connect() as conn:
-            owned = [
-                k for f in active_feeds(conn) for k in (object_key(f.token), page_key(f.token))
-            ]
-        report.deleted += clean_storage(self.storage, owned, self.purger)
-        ensure_robots(self.storage, self.config.cache_control)
+        # Listed again: feeds issued, rotated or revoked during the build.
+        after = cleanup.survey(self.engine, self.storage)
+        refusal = after.refusal(max_share)
+        if refusal is not None and not force:
+            raise CleanupRefused(f"reconcile built every feed but refused to clean up: {refusal}")
+        with self.engine.begin() as conn:
+            report.deleted += clean_storage(conn, self.storage, after.stray, self.now())
+        self._delete_queued(report)
+        self._ensure_robots(report)
         report.seconds = clock.perf_counter() - started
         return report
 
     def build(self, feed_ids: Sequence[int] | None = None, force: bool = False) -> RunReport:
-        """Build the given feeds (all when None) now; ``force`` uploads even unchanged bytes."""
+        """Build the given feeds (all when None) now; ``force`` uploads every feed and subscribe
+        page, changed or not (storage emptied, restored or edited by hand)."""
         report = RunReport("build")
         started = clock.perf_counter()
         self.detect(report)
@@ -109,16 +130,35 @@ class Builder:
         with self.engine.begin() as conn:
             values: dict[str, Any] = dict(state.FULL_BUILD)
             if force:
-                values["content_hash"] = None
+                values.update(content_hash=None, page_key=None)
             query = update(b).values(**values)
             if feed_ids is not None:
                 query = query.where(b.c.feed_id.in_(list(feed_ids)))
             conn.execute(query)
-        self._delete_queued(report)
         self._build_dirty(report, only=feed_ids)
-        ensure_robots(self.storage, self.config.cache_control)
+        self._delete_queued(report)
+        self._ensure_robots(report)
         report.seconds = clock.perf_counter() - started
         return report
+
+    def publish_now(self, feed_id: int) -> RunReport:
+        """Build one feed in full and store it and its subscribe page before returning, so its
+        URL works the moment it is shown (issue, rotate, new options). Waits for a worker that
+        is building the feed at that moment rather than skipping it."""
+        report = RunReport("publish")
+        started = clock.perf_counter()
+        with self.engine.begin() as conn:
+            b = state.builds
+            conn.execute(update(b).where(b.c.feed_id == feed_id).values(**state.FULL_BUILD))
+        self.build_chunks([[feed_id]], report, urgent=True)
+        report.seconds = clock.perf_counter() - started
+        return report
+
+    def remove_now(self, keys: Sequence[str]) -> Removal:
+        """Delete queued objects from storage and purge them from the CDN at once (rotate,
+        revoke); what fails stays queued for the next cycles."""
+        with self.engine.begin() as conn:
+            return process_deletions(conn, self.storage, self.purger, self.now(), keys)
 
     def preview(self, feed_id: int) -> RenderedFeed:
         """The feed as a full build would write it now; stores and changes nothing.
@@ -157,8 +197,15 @@ class Builder:
 
     def _delete_queued(self, report: RunReport) -> None:
         with self.engine.begin() as conn:
-            done, _failed = _process_deletions(conn, self.storage, self.purger, self.now())
-        report.deleted += done
+            removal = process_deletions(conn, self.storage, self.purger, self.now())
+        report.deleted += removal.deleted
+        report.storage_errors += removal.failed
+
+    def _ensure_robots(self, report: RunReport) -> None:
+        try:
+            ensure_robots(self.storage, self.config.cache_control)
+        except Exception as exc:  # the feeds are published; robots.txt is retried next time
+            report.storage_errors.append(f"robots.txt: {exc}")
 
     def _build_dirty(self, report: RunReport, only: Sequence[int] | None = None) -> None:
         with self.engine.connect() as conn:
@@ -169,11 +216,14 @@ class Builder:
         else:
             self.build_chunks(chunks, report)
 
-    def build_chunks(self, chunks: Sequence[Sequence[int]], report: RunReport) -> None:
+    def build_chunks(
+        self, chunks: Sequence[Sequence[int]], report: RunReport, *, urgent: bool = False
+    ) -> None:
         """Claim and build each chunk of feed ids, one transaction each.
 
         Each batch reads the users and teams it shows (``source.Users``, ``source.Teams``), never
-        a whole table.
+        a whole table. ``urgent`` (``publish_now``): claim the feeds dirty or not, wait for a
+        worker that holds them, and upload the feed and its page whatever the last build stored.
         """
         publisher = Publisher(
             self.storage, self.config.cache_control, self.config.storage.upload_workers
@@ -182,7 +232,7 @@ class Builder:
         try:
             for chunk in chunks:
                 with self.engine.begin() as conn:
-                    rows = self._claim(conn, chunk)
+                    rows = self._claim(conn, chunk, urgent)
                     if rows:
                         today = self.now().date()
                         users, teams = source.Users(conn), source.Teams(conn)
@@ -190,7 +240,9 @@ class Builder:
                         users.need(
                             u for row in rows for u in subjects_of(feed_from_row(row), teams)
                         )
-                        run = BatchRun(conn, users, teams, cache, publisher, report, today)
+                        run = BatchRun(
+                            conn, users, teams, cache, publisher, report, today, force=urgent
+                        )
                         self._build_batch(run, rows)
         finally:
             publisher.close()
@@ -227,14 +279,20 @@ class Builder:
             query = query.where(f.c.id.in_(list(only)))
         return array("q", conn.scalars(query))
 
-    def _claim(self, conn: Connection, feed_ids: Sequence[int]) -> list[Any]:
-        """Lock the feeds of ``feed_ids`` that are still dirty and that no other worker holds."""
+    def _claim(self, conn: Connection, feed_ids: Sequence[int], urgent: bool) -> list[Any]:
+        """Lock the feeds of ``feed_ids`` that are still dirty and that no other worker holds
+        (``urgent``: dirty or not, waiting for a worker that holds one).
+
+        On PostgreSQL the feed rows are locked with their build rows: a rotate or revoke of a feed
+        being built waits for the build to commit, then deletes what the build uploaded.
+        """
         b, f = state.builds, state.feeds
         query = (
             select(
                 f,
                 b.c.content_hash,
                 b.c.object_key.label("stored_key"),
+                b.c.page_key.label("stored_page_key"),
                 b.c.pending_ids,
                 b.c.left_out,
                 b.c.built_at,
@@ -242,10 +300,12 @@ class Builder:
                 b.c.skipped,
             )
             .join(b, b.c.feed_id == f.c.id)
-            .where(b.c.dirty.is_(True), f.c.revoked_at.is_(None), f.c.id.in_(list(feed_ids)))
+            .where(f.c.revoked_at.is_(None), f.c.id.in_(list(feed_ids)))
         )
+        if not urgent:
+            query = query.where(b.c.dirty.is_(True))
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=b, skip_locked=True)
+            query = query.with_for_update(of=[b, f], skip_locked=not urgent)
         rows = {row.id: row for row in conn.execute(query)}
         return [rows[feed_id] for feed_id in feed_ids if feed_id in rows]
 
@@ -256,6 +316,7 @@ class Builder:
         run.errors.update(run.publisher.wait())
         run.report.errors.update(run.errors)
         record(run.conn, run.results, run.errors, run.report, self.now())
+        superseded(run.conn, self.storage, rows, self.now(), run.report)
 
     def _groups(
         self, rows: list[Any], users: Mapping[int, User], teams: Mapping[int, Team]
@@ -339,24 +400,22 @@ class Builder:
         name: str,
         skipped: int | None = None,
     ) -> dict[str, Any]:
-        """Upload the feed when its bytes changed (and its page when its key is new)."""
+        """Upload the feed when its bytes changed, and its page when the last build did not
+        store this one (``run.force``: both, whatever was stored)."""
         digest = content_hash(rendered.data)
         key = object_key(feed.token)
-        new_key = row.stored_key != key
-        upload = new_key or digest != row.content_hash
+        upload = run.force or row.stored_key != key or digest != row.content_hash
         if upload:
             run.publisher.submit(Upload(feed.id, key, rendered.data))
-        if new_key:
-            from .subscribe import page_html, subscribe_links
-
+        page = page_key(feed.page_token)
+        if run.force or row.stored_page_key != page:
             links = subscribe_links(f"{self.config.publish.public_base_url}/{key}", name)
-            page = page_html(links, name)
-            run.publisher.submit(
-                Upload(feed.id, page_key(feed.token), page, "text/html; charset=utf-8")
-            )
+            html = page_html(links, name)
+            run.publisher.submit(Upload(feed.id, page, html, HTML_CONTENT_TYPE))
         return {
             "hash": digest,
             "key": key,
+            "page_key": page,
             "size": len(rendered.data),
             "events": rendered.event_count,
             "trimmed": rendered.trimmed,

@@ -8,13 +8,24 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy import select
 
-from . import __version__, feeds, migrations
+from . import __version__, crm, feeds, migrations
 from .app import App, now_utc, setup_logging
 from .db import require_current_schema
-from .errors import ConfigError, FeedgenError, FeedNotFound, SourceError, StateError, StorageError
+from .errors import (
+    CleanupRefused,
+    ConfigError,
+    FeedgenError,
+    FeedNotFound,
+    NotPublished,
+    SourceError,
+    StateError,
+    StorageError,
+)
 from .model import ActivityKind, FeedOptions, SubjectKind
 from .report import RunReport
+from .tokens import redact
 
 # Named exit codes: scripts and the worker's supervisor can tell failures apart.
 RET_OK = 0
@@ -25,8 +36,10 @@ RET_SOURCE = 4
 RET_STORAGE = 5
 RET_NOT_FOUND = 6
 RET_STATE = 7
+RET_REFUSED = 8
 
 _EXIT_CODES: dict[type[FeedgenError], int] = {
+    CleanupRefused: RET_REFUSED,
     ConfigError: RET_CONFIG,
     SourceError: RET_SOURCE,
     StorageError: RET_STORAGE,
@@ -206,7 +219,11 @@ def _options(base: FeedOptions, **given: Any) -> FeedOptions:
         raise click.UsageError(str(exc)) from None
 
 
-def _print_feed(app: App, feed: Any, name: str) -> None:
+def _print_feed(app: App, feed: Any, name: str, show_urls: bool = True) -> None:
+    if not show_urls:
+        click.echo(f"feed:  {_redacted(app.feed_url(feed))}")
+        click.echo(f"page:  {_redacted(app.page_url(feed))}")
+        return
     click.echo(f"feed:  {app.feed_url(feed)}")
     click.echo(f"page:  {app.page_url(feed)}")
     path = app.local_path(feed)
@@ -218,16 +235,36 @@ def _print_feed(app: App, feed: Any, name: str) -> None:
         click.echo(f"  {line}")
 
 
-def _subject_name(app: App, kind: SubjectKind, subject_id: int) -> str:
-    from .source import load_teams, load_users
+def _redacted(url: str) -> str:
+    """A URL whose last part, the secret, is shortened to a few characters."""
+    base, _, last = url.rpartition("/")
+    stem, dot, extension = last.partition(".")
+    return f"{base}/{redact(stem)}{dot}{extension}"
 
+
+def _published(app: App, call: Callable[[], Any], name_of: Callable[[], str]) -> None:
+    """Run a lifecycle call and print the feed; when storing it failed, print it all the same
+    (the change stands) and end with the error."""
+    try:
+        result = call()
+    except NotPublished as exc:
+        _print_feed(app, exc.feed, name_of())
+        raise
+    _print_feed(app, result, name_of())
+
+
+def _subject_name(app: App, kind: SubjectKind, subject_id: int) -> str:
+    """The calendar name of a subject's feed, as its subscribe links give it."""
+    table = crm.users if kind == SubjectKind.USER else crm.teams
     with app.engine.connect() as conn:
-        if kind == SubjectKind.USER:
-            user = load_users(conn).get(subject_id)
-            name = user.name if user else str(subject_id)
-            return app.config.publish.calendar_name.format(name=name)
-        team = load_teams(conn).get(subject_id)
-        return app.config.publish.team_calendar_name.format(name=team.name if team else subject_id)
+        name = conn.execute(select(table.c.name).where(table.c.id == subject_id)).scalar()
+    return _calendar_name(app, kind, name if name is not None else str(subject_id))
+
+
+def _calendar_name(app: App, kind: SubjectKind, name: str) -> str:
+    publish = app.config.publish
+    template = publish.calendar_name if kind == SubjectKind.USER else publish.team_calendar_name
+    return template.format(name=name)
 
 
 @cli.group()
@@ -241,13 +278,19 @@ def feed() -> None:
 @pass_app
 @handle_errors
 def feed_issue(app: App, /, user_id: int | None, team_id: int | None, **flags: Any) -> None:
-    """Issue a feed (or show the one the subject has) and print its subscribe links."""
-    require_current_schema(app.engine)
+    """Issue a feed (or show the one the subject has), store it, and print its links.
+
+    The URL answers when this returns; if storing fails, the feed is issued all the same, the
+    command exits 5 and the next cycle (or issuing again) stores it.
+    """
     kind, subject_id = _subject(user_id, team_id)
     options = _options(app.config.default_options(), **flags)
-    with app.engine.begin() as conn:
-        result = feeds.issue_feed(conn, kind, subject_id, now_utc(), options)
-    _print_feed(app, result, _subject_name(app, kind, subject_id))
+    service = app.service()
+    _published(
+        app,
+        lambda: service.issue(kind, subject_id, options),
+        lambda: _subject_name(app, kind, subject_id),
+    )
 
 
 @feed.command("show")
@@ -269,12 +312,13 @@ def feed_show(app: App, user_id: int | None, team_id: int | None) -> None:
 @pass_app
 @handle_errors
 def feed_rotate(app: App, user_id: int | None, team_id: int | None) -> None:
-    """Give the subject a new URL; the old one stops working at the next cycle."""
-    require_current_schema(app.engine)
+    """Give the subject a new URL: the old one is deleted (and purged from the CDN) and the new
+    one stored before this returns."""
     kind, subject_id = _subject(user_id, team_id)
-    with app.engine.begin() as conn:
-        result = feeds.rotate_feed(conn, kind, subject_id, now_utc())
-    _print_feed(app, result, _subject_name(app, kind, subject_id))
+    service = app.service()
+    _published(
+        app, lambda: service.rotate(kind, subject_id), lambda: _subject_name(app, kind, subject_id)
+    )
 
 
 @feed.command("revoke")
@@ -282,12 +326,11 @@ def feed_rotate(app: App, user_id: int | None, team_id: int | None) -> None:
 @pass_app
 @handle_errors
 def feed_revoke(app: App, user_id: int | None, team_id: int | None) -> None:
-    """End the subject's feed; its object is deleted at the next cycle."""
-    require_current_schema(app.engine)
+    """End the subject's feed: its objects are deleted (and purged from the CDN) before this
+    returns."""
     kind, subject_id = _subject(user_id, team_id)
-    with app.engine.begin() as conn:
-        feeds.revoke_feed(conn, kind, subject_id, now_utc())
-    click.echo(f"revoked the feed of {kind} {subject_id}")
+    app.service().revoke(kind, subject_id)
+    click.echo(f"revoked the feed of {kind} {subject_id}: its URL no longer answers")
 
 
 @feed.command("options")
@@ -296,12 +339,11 @@ def feed_revoke(app: App, user_id: int | None, team_id: int | None) -> None:
 @pass_app
 @handle_errors
 def feed_options(app: App, /, user_id: int | None, team_id: int | None, **flags: Any) -> None:
-    """Change a feed's options; the feed is rebuilt at the next cycle."""
-    require_current_schema(app.engine)
+    """Change a feed's options; the feed is stored with them before this returns."""
     kind, subject_id = _subject(user_id, team_id)
-    with app.engine.begin() as conn:
-        current = feeds.get_feed(conn, kind, subject_id)
-        result = feeds.set_options(conn, kind, subject_id, _options(current.options, **flags))
+    service = app.service()
+    current = service.get(kind, subject_id)
+    result = service.set_options(kind, subject_id, _options(current.options, **flags))
     click.echo(f"options: {result.options.to_json()}")
 
 
@@ -312,7 +354,9 @@ def _finish(report: RunReport) -> None:
     click.echo(report.summary())
     for feed_id, message in sorted(report.errors.items())[:20]:
         click.echo(f"  feed {feed_id}: {message}", err=True)
-    if report.errors:
+    for message in report.storage_errors[:20]:
+        click.echo(f"  {message} (retried later)", err=True)
+    if report.errors or report.storage_errors:
         sys.exit(RET_FEEDS_FAILED)
 
 
@@ -341,11 +385,31 @@ def cycle(app: App) -> None:
 
 
 @cli.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be uploaded and deleted; do nothing.")
+@click.option("--force", is_flag=True, help="Delete strays even beyond worker.max_delete_share.")
 @pass_app
 @handle_errors
-def reconcile(app: App) -> None:
-    """Rebuild and compare every feed, delete objects no active feed owns (the nightly job)."""
-    _finish(app.builder().reconcile())
+def reconcile(app: App, dry_run: bool, force: bool) -> None:
+    """Rebuild and compare every feed, upload what storage lacks, delete objects no active feed
+    owns (the nightly job). Refuses to delete an unsafe share of storage unless --force."""
+    builder = app.builder()
+    if dry_run:
+        from .cleanup import survey
+
+        found = survey(app.engine, app.storage)
+        click.echo(
+            f"{found.active} active feed(s), {found.objects} feed object(s) in storage: would "
+            f"rebuild and compare every feed, upload {len(found.missing_feeds)} missing feed(s) "
+            f"and {len(found.missing_pages)} missing page(s), and delete {len(found.stray)} "
+            "object(s) that no active feed owns"
+        )
+        for key in found.stray[:50]:
+            click.echo(f"  delete {redact(key)}: no active feed owns it")
+        refusal = found.refusal(app.config.worker.max_delete_share)
+        if refusal is not None:
+            click.echo(f"would refuse without --force: {refusal}")
+        return
+    _finish(builder.reconcile(force=force))
 
 
 @cli.command()
@@ -360,22 +424,24 @@ def worker(app: App) -> None:
 
 @cli.command()
 @click.option("--limit", default=10, show_default=True, help="How many feeds to list.")
+@click.option("--show-urls", is_flag=True, help="Print whole feed URLs (secret) and their links.")
 @pass_app
 @handle_errors
-def status(app: App, limit: int) -> None:
-    """Show feeds, their last build and failures."""
+def status(app: App, limit: int, show_urls: bool) -> None:
+    """Show feeds, their last build and failures; URLs shortened unless --show-urls."""
     from .render import SERIALISER
     from .status import feed_status
 
     require = app.builder  # checks schema and storage before reporting
     require()
     with app.engine.connect() as conn:
-        summary, rows = feed_status(conn, limit)
-    click.echo(summary)
+        summary, rows = feed_status(conn, limit, now_utc())
+    for line in summary:
+        click.echo(line)
     click.echo(f"serialiser: {SERIALISER}")
     for row in rows:
         click.echo("")
         click.echo(f"{row.subject}: {row.events} events, {row.size} bytes, built {row.built_at}")
         if row.error:
             click.echo(f"  last error: {row.error}")
-        _print_feed(app, row.feed, _subject_name(app, row.feed.subject_kind, row.feed.subject_id))
+        _print_feed(app, row.feed, _calendar_name(app, row.feed.subject_kind, row.name), show_urls)

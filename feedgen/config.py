@@ -64,6 +64,7 @@ class WorkerConfig:
     lookback_seconds: int = 600
     batch_size: int = 200
     processes: int = 1
+    max_delete_share: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -244,6 +245,7 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "lookback_seconds": _int(0, 7 * 24 * 3600),
             "batch_size": _int(1, 100_000),
             "processes": _int(1, 64),
+            "max_delete_share": _float(0.0, 1.0),
         },
     ),
     "logging": (LoggingConfig, {"level": _log_level}),

@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from .errors import RenderError
 from .ical import clean_text
-from .model import Activity, ActivityKind, FeedOptions, Priority, Status, User
+from .model import Activity, ActivityKind, FeedOptions, Participant, Priority, Status, User
 
 # Calls and meetings without an end get a short default length instead of being dropped.
 DEFAULT_LENGTH = {
@@ -38,6 +38,13 @@ KIND_LABEL = {
 }
 # Conservative: an address that could break out of a CAL-ADDRESS value is not written at all.
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+
+
+# Anything shaped like an e-mail address in free text: hidden in feeds that hide addresses.
+_EMAIL_IN_TEXT = re.compile(r"[^\s@<>()\[\]{},;:\"]+@[^\s@<>()\[\]{},;:\"]+")
+HIDDEN_EMAIL = "[e-mail hidden]"
+# A participant without a name, in a feed that hides addresses.
+UNNAMED = "Guest"
 
 
 class Person(NamedTuple):
@@ -195,8 +202,8 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
         activity.sequence,
         KIND_LABEL[activity.kind],
         transparent,
-        description=_description(activity, owner, url),
-        location=clean_text(activity.location) or None,
+        description=_description(activity, owner, url, options.show_emails),
+        location=_shown_text(activity.location, options.show_emails) or None,
         organizer=organizer,
         attendees=attendees or (),
         priority=PRIORITY_VALUE.get(activity.priority) if activity.priority else None,
@@ -222,7 +229,7 @@ def event_summary(activity: Activity, view: FeedView) -> str:
     """The event's title: with the kind, and in team overviews the members it concerns."""
     if view.options.busy_only:
         return BUSY
-    title = clean_text(activity.title).strip() or "(no title)"
+    title = _shown_text(activity.title, view.options.show_emails).strip() or "(no title)"
     kind = activity.kind
     if kind == ActivityKind.TASK:
         label = "Task"
@@ -250,15 +257,29 @@ def _team_members_named(activity: Activity, view: FeedView) -> str:
     return ", ".join(names) or "?"
 
 
-def _description(activity: Activity, owner: User | None, url: str) -> str:
+def _description(activity: Activity, owner: User | None, url: str, show_emails: bool) -> str:
     parts = []
-    text = clean_text(activity.description).strip()
+    text = _shown_text(activity.description, show_emails).strip()
     if text:
         parts.append(text)
     if activity.participants:
-        names = ", ".join([clean_name(p.name) for p in activity.participants])
+        names = ", ".join([_participant_name(p, show_emails) for p in activity.participants])
         parts.append(f"Participants: {names}")
     if owner is not None:
         parts.append(f"Owner: {clean_name(owner.name)}")
     parts.append(f"Edit in the CRM: {url}")
     return "\n\n".join(parts)
+
+
+def _participant_name(participant: Participant, show_emails: bool) -> str:
+    if participant.name:
+        return clean_name(participant.name)
+    if show_emails and participant.email:
+        return clean_name(participant.email)
+    return UNNAMED
+
+
+def _shown_text(text: str, show_emails: bool) -> str:
+    """Free text as the feed shows it: without e-mail addresses where it hides them."""
+    cleaned = clean_text(text)
+    return cleaned if show_emails else _EMAIL_IN_TEXT.sub(HIDDEN_EMAIL, cleaned)

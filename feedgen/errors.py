@@ -6,7 +6,9 @@
     ├── StateError       feedgen's own tables are missing, outdated or inconsistent
     ├── FeedNotFound     no active feed or user matches what was asked for
     ├── RenderError      an activity cannot be rendered
-    └── StorageError     the object store refused or failed an operation
+    ├── StorageError     the object store refused or failed an operation
+    │   └── NotPublished   a feed was issued or rotated, but storage failed to take it
+    └── CleanupRefused   reconcile would delete an unsafe share of storage
 
 Every message says what is wrong and, where it can, what to do about it. Messages never hold a
 whole token (see ``tokens.redact``).
@@ -51,3 +53,18 @@ class RenderError(FeedgenError):
 
 class StorageError(FeedgenError):
     """Raised when the object store refuses or fails an operation."""
+
+
+class NotPublished(StorageError):
+    """Raised when a feed was issued, rotated or changed in the database but storing it (or
+    deleting its old URL) failed. The change stands and the next cycle completes the work; the
+    caller may show "try again". ``feed`` is the feed as it now is."""
+
+    def __init__(self, message: str, feed: object) -> None:
+        self.feed = feed
+        super().__init__(message)
+
+
+class CleanupRefused(FeedgenError):
+    """Raised when reconcile would delete more of storage than is safe
+    (``worker.max_delete_share``), or objects while no feed is active: a wrong or empty database."""

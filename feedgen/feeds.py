@@ -5,8 +5,8 @@ This is the Python API the CRM's settings page calls; the CLI calls the same fun
 
 from __future__ import annotations
 
-import base64
-import hashlib
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -26,10 +26,15 @@ def object_key(token: str) -> str:
     return f"{token}.ics"
 
 
-def page_key(token: str) -> str:
-    """The subscribe page's key: derived from the token, so as unguessable, yet not the token."""
-    digest = hashlib.sha256(f"subscribe-page:{token}".encode()).digest()
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=") + ".html"
+def page_key(page_token: str) -> str:
+    """The subscribe page's key: a random token of its own, as unguessable as the feed's and not
+    derivable from it (the page's URL may be shared where the feed's must not be)."""
+    return f"{page_token}.html"
+
+
+def keys_of(feed: Feed) -> tuple[str, str]:
+    """The storage keys a feed owns: its calendar and its subscribe page."""
+    return object_key(feed.token), page_key(feed.page_token)
 
 
 def feed_from_row(row: Any) -> Feed:
@@ -39,6 +44,7 @@ def feed_from_row(row: Any) -> Feed:
         subject_kind=SubjectKind(row.subject_kind),
         subject_id=row.subject_id,
         options=FeedOptions.from_json(row.options),
+        page_token=row.page_token,
         created_at=row.created_at,
         rotated_at=row.rotated_at,
         revoked_at=row.revoked_at,
@@ -90,12 +96,13 @@ def issue_feed(
         return existing
     _check_subject(conn, kind, subject_id)
     options = options or FeedOptions()
-    token = new_token()
+    token, page_token = new_token(), new_token()
     try:
         with conn.begin_nested():
             feed_id = conn.execute(
                 insert(_f).values(
                     token=token,
+                    page_token=page_token,
                     subject_kind=kind.value,
                     subject_id=subject_id,
                     options=options.to_json(),
@@ -108,15 +115,28 @@ def issue_feed(
     conn.execute(
         insert(state.builds).values(feed_id=feed_id, dirty=True, trimmed=0, skipped=0, failures=0)
     )
-    return Feed(feed_id, token, kind, subject_id, options, created_at=now)
+    return Feed(feed_id, token, kind, subject_id, options, page_token, created_at=now)
 
 
-def _queue_deletion(conn: Connection, token: str, now: datetime) -> None:
+def queue_deletion(
+    conn: Connection, keys: Iterable[str], now: datetime, *, deleted: bool = False
+) -> None:
+    """Queue objects for deletion from storage and the CDN: the fallback that makes a removal
+    happen even when the synchronous one fails or the process dies before it. ``deleted``: the
+    objects are gone from storage already, only their CDN purge is left."""
     d = state.deletions
-    for key in (object_key(token), page_key(token)):
+    done = now if deleted else None
+    for key in keys:
         exists = conn.execute(select(d.c.object_key).where(d.c.object_key == key)).first()
-        if not exists:
-            conn.execute(insert(d).values(object_key=key, requested_at=now, attempts=0))
+        if exists:
+            if deleted:
+                conn.execute(
+                    update(d).where(d.c.object_key == key).values(deleted_at=done, attempts=0)
+                )
+        else:
+            conn.execute(
+                insert(d).values(object_key=key, requested_at=now, attempts=0, deleted_at=done)
+            )
 
 
 def _mark_dirty(conn: Connection, feed_id: int) -> None:
@@ -124,38 +144,46 @@ def _mark_dirty(conn: Connection, feed_id: int) -> None:
     conn.execute(update(b).where(b.c.feed_id == feed_id).values(**state.FULL_BUILD))
 
 
-def rotate_feed(conn: Connection, kind: SubjectKind, subject_id: int, now: datetime) -> Feed:
-    """Give the subject a new token; the old URL stops working within one cycle."""
+def rotate_feed(
+    conn: Connection, kind: SubjectKind, subject_id: int, now: datetime
+) -> tuple[Feed, Feed]:
+    """Give the subject a new feed token and page token; return the old feed and the new one.
+
+    The old objects are queued for deletion in the same transaction (``FeedService`` deletes them
+    right after the commit; the queue covers a failure or a crash in between).
+    """
     feed = get_feed(conn, kind, subject_id)
-    token = new_token()
-    conn.execute(update(_f).where(_f.c.id == feed.id).values(token=token, rotated_at=now))
-    _queue_deletion(conn, feed.token, now)
+    token, page_token = new_token(), new_token()
+    conn.execute(
+        update(_f)
+        .where(_f.c.id == feed.id)
+        .values(token=token, page_token=page_token, rotated_at=now)
+    )
+    queue_deletion(conn, keys_of(feed), now)
     _mark_dirty(conn, feed.id)
-    return Feed(feed.id, token, kind, subject_id, feed.options, feed.created_at, now)
+    return feed, replace(feed, token=token, page_token=page_token, rotated_at=now)
 
 
 def revoke_feed(conn: Connection, kind: SubjectKind, subject_id: int, now: datetime) -> Feed:
-    """End the feed: its object is deleted (and purged from the CDN) within one cycle."""
+    """End the feed; its objects are queued for deletion in the same transaction."""
     feed = get_feed(conn, kind, subject_id)
+    revoke(conn, feed, now)
+    return replace(feed, revoked_at=now)
+
+
+def revoke(conn: Connection, feed: Feed, now: datetime) -> None:
     conn.execute(update(_f).where(_f.c.id == feed.id).values(revoked_at=now))
-    _queue_deletion(conn, feed.token, now)
-    return Feed(
-        feed.id,
-        feed.token,
-        kind,
-        subject_id,
-        feed.options,
-        created_at=feed.created_at,
-        rotated_at=feed.rotated_at,
-        revoked_at=now,
-    )
+    # Touching the build row too makes a revoke wait for a build that holds it (PostgreSQL), so
+    # no build can upload the feed after the revoke has deleted it.
+    conn.execute(update(state.builds).where(state.builds.c.feed_id == feed.id).values(dirty=False))
+    queue_deletion(conn, keys_of(feed), now)
 
 
 def set_options(conn: Connection, kind: SubjectKind, subject_id: int, options: FeedOptions) -> Feed:
     feed = get_feed(conn, kind, subject_id)
     conn.execute(update(_f).where(_f.c.id == feed.id).values(options=options.to_json()))
     _mark_dirty(conn, feed.id)
-    return Feed(feed.id, feed.token, kind, subject_id, options, feed.created_at, feed.rotated_at)
+    return replace(feed, options=options)
 
 
 def active_feeds(conn: Connection) -> list[Feed]:

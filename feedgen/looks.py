@@ -15,6 +15,11 @@ from .render import CalendarHeader
 
 log = logging.getLogger(__name__)
 
+# What a feed is named after when its user or team is no longer in the CRM: the feed stays (an
+# empty calendar, nothing personal), so a row restored by the CRM brings it back.
+REMOVED_USER = "Removed user"
+REMOVED_TEAM = "Removed team"
+
 
 class Looks:
     """Headers and views of feeds; remembers which time zones it has checked."""
@@ -32,12 +37,12 @@ class Looks:
         publish = self.publish
         if feed.subject_kind == SubjectKind.USER:
             user = users.get(feed.subject_id)
-            name = publish.calendar_name.format(name=user.name if user else "?")
+            name = publish.calendar_name.format(name=user.name if user else REMOVED_USER)
             zone = self.zone(user.time_zone if user else "UTC", feed.subject_id)
             view = FeedView(feed.options, publish.uid_domain, self.activity_url, users)
         else:
             team = teams.get(feed.subject_id)
-            name = publish.team_calendar_name.format(name=team.name if team else "?")
+            name = publish.team_calendar_name.format(name=team.name if team else REMOVED_TEAM)
             member_zones = Counter(users[m].time_zone for m in audience)
             zone = self.zone(member_zones.most_common(1)[0][0] if member_zones else "UTC", None)
             view = FeedView(

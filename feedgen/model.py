@@ -189,6 +189,8 @@ class Feed:
     subject_kind: SubjectKind
     subject_id: int
     options: FeedOptions = field(default_factory=FeedOptions)
+    # The subscribe page's own token: random, so the page's key cannot be derived from the feed's.
+    page_token: str = ""
     created_at: datetime | None = None
     rotated_at: datetime | None = None
     revoked_at: datetime | None = None

@@ -21,6 +21,8 @@ class RunReport:
     seconds: float = 0.0
     errors: dict[int, str] = field(default_factory=dict)
     skipped_ids: set[int] = field(default_factory=set)
+    # Deletions, CDN purges and robots.txt that failed this run (each retried later).
+    storage_errors: list[str] = field(default_factory=list)
 
     @property
     def skipped_activities(self) -> int:
@@ -35,6 +37,7 @@ class RunReport:
         self.patched += other.patched
         self.errors.update(other.errors)
         self.skipped_ids |= other.skipped_ids
+        self.storage_errors += other.storage_errors
 
     def summary(self) -> str:
         return (

@@ -316,7 +316,8 @@ def _participant(
         if colleague is not None:
             known = colleagues[user_id] = Participant(colleague.name, colleague.email, user_id)
             return known
-    return Participant(name or email or "?", email, user_id)
+    # No name: the content decides what to show (the address only where the feed shows them).
+    return Participant(name or "", email, user_id)
 
 
 _KINDS = {k.value: k for k in ActivityKind}

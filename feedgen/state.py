@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 
@@ -27,12 +28,15 @@ feeds = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("token", String(64), nullable=False, unique=True),
+    # The subscribe page's own random token: its key cannot be derived from the feed's.
+    Column("page_token", String(64), nullable=False),
     Column("subject_kind", String(8), nullable=False),
     Column("subject_id", Integer, nullable=False),
     Column("options", Text, nullable=False, default="{}"),
     Column("created_at", DateTime, nullable=False),
     Column("rotated_at", DateTime),
     Column("revoked_at", DateTime),
+    UniqueConstraint("page_token", name="uq_feedgen_feeds_page_token"),
     Index("ix_feedgen_feeds_subject", "subject_kind", "subject_id"),
     # One active feed per subject, even when two requests issue one at the same moment.
     Index(
@@ -53,6 +57,8 @@ builds = Table(
     Column("dirty", Boolean, nullable=False, default=True),
     Column("content_hash", String(64)),
     Column("object_key", String(200)),
+    # The subscribe page last uploaded for the feed; a build uploads the page when it differs.
+    Column("page_key", String(200)),
     Column("size", Integer),
     Column("event_count", Integer),
     Column("trimmed", Integer, nullable=False, default=0),
@@ -70,7 +76,9 @@ builds = Table(
     Index("ix_feedgen_builds_dirty", "dirty"),
 )
 
-# Objects to remove from storage (rotated or revoked feeds), kept until the delete succeeds.
+# Objects of rotated and revoked feeds on their way out: deleted from storage (``deleted_at``
+# set), then purged from the CDN, then forgotten. A failed step is retried from
+# ``next_attempt_at`` on, with backoff; ``attempts`` counts the failures of the current step.
 deletions = Table(
     "feedgen_deletions",
     metadata,
@@ -78,6 +86,8 @@ deletions = Table(
     Column("requested_at", DateTime, nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     Column("last_error", Text),
+    Column("deleted_at", DateTime),
+    Column("next_attempt_at", DateTime),
 )
 
 # What feedgen last saw of each CRM activity: its version and the users whose feeds show it.

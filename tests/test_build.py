@@ -203,7 +203,7 @@ def test_rotating_deletes_the_old_object(
     old = issue(engine, SubjectKind.USER, anna)
     builder.cycle()
     with engine.begin() as conn:
-        new = rotate_feed(conn, SubjectKind.USER, anna, NOW).token
+        new = rotate_feed(conn, SubjectKind.USER, anna, NOW)[1].token
     builder.cycle()
     assert storage.get(object_key(old)) is None
     assert storage.get(object_key(new)) is not None

@@ -193,7 +193,10 @@ def test_rotate_prints_a_new_url(runner: CliRunner, config: Path, anna: int) -> 
 def test_revoke_ends_the_feed(runner: CliRunner, config: Path, anna: int) -> None:
     invoke(runner, config, "feed", "issue", "--user", str(anna))
     revoked = invoke(runner, config, "feed", "revoke", "--user", str(anna))
-    assert (revoked.exit_code, revoked.output) == (RET_OK, f"revoked the feed of user {anna}\n")
+    assert (revoked.exit_code, revoked.output) == (
+        RET_OK,
+        f"revoked the feed of user {anna}: its URL no longer answers\n",
+    )
     shown = invoke(runner, config, "feed", "show", "--user", str(anna))
     assert "no active feed" in assert_one_line_error(shown, RET_NOT_FOUND)
 
@@ -212,12 +215,28 @@ def test_options_out_of_range_is_a_usage_error(runner: CliRunner, config: Path, 
     assert result.exit_code == RET_USAGE and "days_back" in result.output
 
 
-def test_status_prints_the_same_links_as_show(runner: CliRunner, config: Path, anna: int) -> None:
+def test_status_with_show_urls_prints_the_same_links_as_show(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
     invoke(runner, config, "feed", "issue", "--user", str(anna))
     shown = invoke(runner, config, "feed", "show", "--user", str(anna)).output.splitlines()
-    status = invoke(runner, config, "status").output.splitlines()
+    status = invoke(runner, config, "status", "--show-urls").output.splitlines()
     links = [line for line in shown if line.startswith("  ")]
     assert links and [line for line in links if line not in status] == []
+
+
+def test_status_does_not_print_whole_urls_by_default(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    issued = invoke(runner, config, "feed", "issue", "--user", str(anna)).output
+    feed = next(line.split()[-1] for line in issued.splitlines() if line.startswith("feed:"))
+    page = next(line.split()[-1] for line in issued.splitlines() if line.startswith("page:"))
+    token = feed.rsplit("/", 1)[1].removesuffix(".ics")
+    page_token = page.rsplit("/", 1)[1].removesuffix(".html")
+    status = invoke(runner, config, "status")
+    assert status.exit_code == RET_OK
+    assert token not in status.output and page_token not in status.output
+    assert f"feed:  {feed.rsplit('/', 1)[0]}/{token[:6]}…" in status.output
 
 
 def test_status_says_which_serialiser_renders(runner: CliRunner, config: Path, anna: int) -> None:

@@ -217,6 +217,36 @@ def test_hidden_emails_write_no_attendee_or_organizer() -> None:
     assert "@" not in written.replace("@crm.test", "")
 
 
+def test_hidden_emails_hide_a_contact_known_only_by_address() -> None:
+    unnamed = meeting(participants=(Participant("", "clara.vogel@gmx.example"),))
+    written = ics(unnamed, view(show_emails=False))
+    assert "clara" not in written.lower() and "gmx" not in written
+    description = event_content(unnamed, view(show_emails=False)).description
+    assert description is not None and "Participants: Guest" in description
+
+
+def test_shown_emails_name_a_contact_known_only_by_address() -> None:
+    unnamed = meeting(participants=(Participant("", "clara.vogel@gmx.example"),))
+    description = event_content(unnamed, view()).description
+    assert description is not None and "Participants: clara.vogel@gmx.example" in description
+
+
+def test_hidden_emails_hide_addresses_typed_into_free_text() -> None:
+    typed = meeting(
+        title="Call back clara.vogel@gmx.example",
+        description="Send the plan to <ben.li@tesoro.example> and mailto:x.y+z@mail.example",
+        location="Reception (ask jo@tesoro.example)",
+    )
+    written = ics(typed, view(show_emails=False))
+    assert "@" not in written.replace("@crm.test", "")
+    assert "Call back [e-mail hidden]" in event_content(typed, view(show_emails=False)).summary
+
+
+def test_shown_emails_keep_addresses_in_free_text() -> None:
+    typed = meeting(title="Call back clara.vogel@gmx.example")
+    assert event_content(typed, view()).summary == "Call back clara.vogel@gmx.example"
+
+
 def test_shown_emails_name_organizer_and_attendees() -> None:
     written = lines(meeting())
     assert 'ORGANIZER;CN="Anna Schmidt":mailto:anna.schmidt@tesoro.example' in written

@@ -87,11 +87,23 @@ def test_the_object_key_is_the_token_and_nothing_personal(engine: sa.Engine, ann
     assert [p for p in personal if p in key.lower().replace(feed.token.lower(), "")] == []
 
 
-def test_the_page_key_is_deterministic_and_not_the_token(engine: sa.Engine, anna: int) -> None:
-    token = issue(engine, anna).token
-    assert page_key(token) == page_key(token)
-    assert token not in page_key(token)
-    assert page_key(token) != page_key(issue(engine, Crm(engine, NOW).user("Ben Li")).token)
+def test_the_page_has_a_random_key_of_its_own(engine: sa.Engine, anna: int) -> None:
+    feed = issue(engine, anna)
+    key = page_key(feed.page_token)
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}\.html", key)
+    assert feed.token not in key
+    other = issue(engine, Crm(engine, NOW).user("Ben Li"))
+    assert key != page_key(other.page_token)
+
+
+def test_the_page_key_cannot_be_derived_from_the_feed_token(engine: sa.Engine, anna: int) -> None:
+    """Two feeds whose tokens were equal would still have unrelated page keys: the page token is
+    drawn on its own, not computed from the feed token."""
+    feed = issue(engine, anna)
+    assert stored(engine, feed.id).page_token == feed.page_token
+    with engine.begin() as conn:
+        old, new = rotate_feed(conn, USER, anna, LATER)
+    assert new.page_token not in (old.page_token, new.token, old.token)
 
 
 def test_an_unknown_user_has_no_feed(engine: sa.Engine, anna: int) -> None:
@@ -142,7 +154,7 @@ def test_concurrent_issues_create_one_feed(engine: sa.Engine, anna: int) -> None
 def test_rotating_gives_a_new_token(engine: sa.Engine, anna: int) -> None:
     old = issue(engine, anna)
     with engine.begin() as conn:
-        new = rotate_feed(conn, USER, anna, LATER)
+        _, new = rotate_feed(conn, USER, anna, LATER)
         current = active_feed(conn, USER, anna)
     assert new.id == old.id and new.token != old.token
     assert current is not None and current.token == new.token
@@ -152,9 +164,9 @@ def test_rotating_gives_a_new_token(engine: sa.Engine, anna: int) -> None:
 def test_rotating_queues_the_old_feed_and_page_for_deletion(engine: sa.Engine, anna: int) -> None:
     old = issue(engine, anna)
     with engine.begin() as conn:
-        new = rotate_feed(conn, USER, anna, LATER)
-    assert queued(engine) == {object_key(old.token), page_key(old.token)}
-    assert not queued(engine) & {object_key(new.token), page_key(new.token)}
+        _, new = rotate_feed(conn, USER, anna, LATER)
+    assert queued(engine) == {object_key(old.token), page_key(old.page_token)}
+    assert not queued(engine) & {object_key(new.token), page_key(new.page_token)}
 
 
 def test_rotating_rebuilds_the_feed(engine: sa.Engine, anna: int) -> None:
@@ -185,7 +197,7 @@ def test_revoking_queues_the_feed_and_page_for_deletion(engine: sa.Engine, anna:
     feed = issue(engine, anna)
     with engine.begin() as conn:
         revoke_feed(conn, USER, anna, LATER)
-    assert queued(engine) == {object_key(feed.token), page_key(feed.token)}
+    assert queued(engine) == {object_key(feed.token), page_key(feed.page_token)}
 
 
 def test_revoking_returns_the_feed_as_stored(engine: sa.Engine, anna: int) -> None:

@@ -14,6 +14,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
+from feedgen import state
 from feedgen.build import Builder
 from feedgen.config import Config, PublishConfig, StorageConfig
 from feedgen.feeds import issue_feed, object_key, page_key
@@ -62,7 +63,8 @@ def published(s3: S3Storage, engine: sa.Engine) -> tuple[str, int]:
     anna = crm.user("Anna Ångström")
     activity = crm.activity(anna, "viewing", "Loft; 2 rooms, garden\nBEGIN:VEVENT")
     with engine.begin() as conn:
-        token = issue_feed(conn, SubjectKind.USER, anna, NOW, FeedOptions()).token
+        feed = issue_feed(conn, SubjectKind.USER, anna, NOW, FeedOptions())
+    token = feed.token
     config = Config(publish=PublishConfig(uid_domain="crm.test", refresh_minutes=30))
     report = Builder(engine, s3, config, now=lambda: NOW).build()
     assert report.failed == 0
@@ -96,9 +98,12 @@ def test_a_conditional_get_returns_not_modified(s3: S3Storage, published: tuple[
 
 
 def test_the_subscribe_page_and_robots_txt_are_served(
-    s3: S3Storage, published: tuple[str, int]
+    s3: S3Storage, published: tuple[str, int], engine: sa.Engine
 ) -> None:
-    page = fetch(s3, page_key(published[0]))
+    f = state.feeds
+    with engine.connect() as conn:
+        page_token = conn.execute(sa.select(f.c.page_token)).scalar_one()
+    page = fetch(s3, page_key(page_token))
     assert page.status_code == 200
     assert page.headers["Content-Type"] == "text/html; charset=utf-8"
     robots = fetch(s3, ROBOTS_KEY)
