@@ -309,14 +309,14 @@ class Builder:
         rows = {row.id: row for row in conn.execute(query)}
         return [rows[feed_id] for feed_id in feed_ids if feed_id in rows]
 
-    def _build_batch(self, run: BatchRun, rows: list[Any]) -> None:
-        rows = self._patch_feeds(run, rows)
+    def _build_batch(self, run: BatchRun, claimed: list[Any]) -> None:
+        rows = self._patch_feeds(run, claimed)
         for group in self._groups(rows, run.users, run.teams):
             self._build_group(run, group)
         run.errors.update(run.publisher.wait())
         run.report.errors.update(run.errors)
         record(run.conn, run.results, run.errors, run.report, self.now())
-        superseded(run.conn, self.storage, rows, self.now(), run.report)
+        superseded(run.conn, self.storage, claimed, self.now(), run.report)
 
     def _groups(
         self, rows: list[Any], users: Mapping[int, User], teams: Mapping[int, Team]

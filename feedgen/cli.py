@@ -25,7 +25,7 @@ from .errors import (
 )
 from .model import ActivityKind, FeedOptions, SubjectKind
 from .report import RunReport
-from .tokens import redact
+from .tokens import redact_key
 
 # Named exit codes: scripts and the worker's supervisor can tell failures apart.
 RET_OK = 0
@@ -238,8 +238,7 @@ def _print_feed(app: App, feed: Any, name: str, show_urls: bool = True) -> None:
 def _redacted(url: str) -> str:
     """A URL whose last part, the secret, is shortened to a few characters."""
     base, _, last = url.rpartition("/")
-    stem, dot, extension = last.partition(".")
-    return f"{base}/{redact(stem)}{dot}{extension}"
+    return f"{base}/{redact_key(last)}"
 
 
 def _published(app: App, call: Callable[[], Any], name_of: Callable[[], str]) -> None:
@@ -404,7 +403,7 @@ def reconcile(app: App, dry_run: bool, force: bool) -> None:
             "object(s) that no active feed owns"
         )
         for key in found.stray[:50]:
-            click.echo(f"  delete {redact(key)}: no active feed owns it")
+            click.echo(f"  delete {redact_key(key)}: no active feed owns it")
         refusal = found.refusal(app.config.worker.max_delete_share)
         if refusal is not None:
             click.echo(f"would refuse without --force: {refusal}")

@@ -195,7 +195,6 @@ def _purge_queued(
             purger.purge(keys)
         except Exception as exc:  # the object is gone from storage; the CDN may still serve it
             message = _describe_many(exc, keys)
-            log.warning("CDN purge of %d object(s) failed, retried later: %s", len(keys), message)
             for key in keys:
                 row = rows.get(key)
                 failures = (row.attempts if row is not None and row.deleted_at else 0) + 1

@@ -17,3 +17,9 @@ def new_token() -> str:
 def redact(token: str) -> str:
     """A form of ``token`` safe to log: enough to tell feeds apart, too little to use."""
     return f"{token[:6]}…" if len(token) > 6 else "…"
+
+
+def redact_key(key: str) -> str:
+    """A storage key with its token redacted and its extension kept: ``AbCdEf….ics``."""
+    stem, dot, extension = key.partition(".")
+    return f"{redact(stem)}{dot}{extension}"

@@ -27,4 +27,6 @@ def _run(name: str, job: object) -> RunReport | None:
     log.info(report.summary())
     for feed_id, message in sorted(report.errors.items())[:20]:
         log.warning("feed %s: %s", feed_id, message)
+    for message in report.storage_errors[:20]:
+        log.warning("%s (retried later)", message)
     return report  # type: ignore[no-any-return]

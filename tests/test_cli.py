@@ -19,6 +19,7 @@ from feedgen.cli import (  # noqa: E402
     RET_CONFIG,
     RET_NOT_FOUND,
     RET_OK,
+    RET_REFUSED,
     RET_SOURCE,
     RET_STATE,
     RET_STORAGE,
@@ -188,6 +189,53 @@ def test_rotate_prints_a_new_url(runner: CliRunner, config: Path, anna: int) -> 
     new = feed_url(rotated)
     assert new != old
     assert feed_url(invoke(runner, config, "feed", "show", "--user", str(anna))) == new
+
+
+def test_issue_prints_the_url_and_exits_5_when_storing_it_fails(
+    runner: CliRunner, config: Path, anna: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from feedgen.errors import StorageError
+    from feedgen.storage.local import LocalStorage
+
+    def refuse(self: LocalStorage, key: str, data: bytes, **headers: str) -> None:
+        raise StorageError("local put failed: No space left on device")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(LocalStorage, "put", refuse)
+        result = invoke(runner, config, "feed", "issue", "--user", str(anna))
+    assert result.exit_code == RET_STORAGE
+    url = feed_url(result)
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("Error: the feed is issued, but storing it failed")
+    assert "No space left on device" in error and url.rsplit("/", 1)[1] not in error
+    assert invoke(runner, config, "cycle").exit_code == RET_OK
+    assert (tmp_path / "feeds" / url.rsplit("/", 1)[1]).exists()
+
+
+def test_reconcile_dry_run_says_what_it_would_delete_and_deletes_nothing(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    stray = tmp_path / "feeds" / f"{'s' * 43}.ics"
+    stray.write_bytes(b"BEGIN:VCALENDAR")
+    result = invoke(runner, config, "reconcile", "--dry-run")
+    assert result.exit_code == RET_OK, result.output
+    assert "delete 1 object(s) that no active feed owns" in result.output
+    assert f"delete {'s' * 6}….ics: no active feed owns it" in result.output
+    assert stray.exists()
+
+
+def test_reconcile_refuses_to_empty_storage_and_exits_8(
+    runner: CliRunner, config: Path, anna: int, crm_engine: sa.Engine
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    with crm_engine.begin() as conn:
+        conn.execute(sa.update(state.feeds).values(revoked_at=NOW))
+    result = invoke(runner, config, "reconcile")
+    assert "no active feeds, yet 2 feed object(s)" in assert_one_line_error(result, RET_REFUSED)
+    forced = invoke(runner, config, "reconcile", "--force")
+    assert forced.exit_code == RET_OK, forced.output
+    assert "2 object(s) deleted" in forced.output
 
 
 def test_revoke_ends_the_feed(runner: CliRunner, config: Path, anna: int) -> None:

@@ -47,3 +47,35 @@ def test_a_new_feed_waits_for_a_full_build(engine: sa.Engine) -> None:
         b = state.builds
         row = conn.execute(sa.select(b).where(b.c.feed_id == feed.id)).one()
     assert (row.dirty, row.pending_ids) == (True, None)
+
+
+def test_upgrading_to_0004_gives_each_feed_a_random_page_key_and_retires_the_derived_one(
+    engine: sa.Engine,
+) -> None:
+    import base64
+    import hashlib
+
+    command.downgrade(migrations.alembic_config(engine), "0002")
+    token = "t" * 43
+    with engine.begin() as conn:
+        old = sa.Table("feedgen_feeds", sa.MetaData(), autoload_with=conn)
+        assert "page_token" not in old.c
+        conn.execute(
+            old.insert().values(
+                id=7, token=token, subject_kind="user", subject_id=3, options="{}", created_at=NOW
+            )
+        )
+        builds = sa.Table("feedgen_builds", sa.MetaData(), autoload_with=conn)
+        conn.execute(
+            builds.insert().values(feed_id=7, dirty=False, trimmed=0, skipped=0, failures=0)
+        )
+    migrations.upgrade(engine)
+    digest = hashlib.sha256(f"subscribe-page:{token}".encode()).digest()
+    derived = base64.urlsafe_b64encode(digest).decode().rstrip("=") + ".html"
+    with engine.connect() as conn:
+        page_token = conn.execute(sa.select(state.feeds.c.page_token)).scalar_one()
+        queued = set(conn.execute(sa.select(state.deletions.c.object_key)).scalars())
+        build = conn.execute(sa.select(state.builds)).one()
+    assert len(page_token) == 43 and f"{page_token}.html" != derived
+    assert queued == {derived}
+    assert (build.dirty, build.page_key) == (True, None)
