@@ -56,7 +56,9 @@ def seed(engine: sa.Engine, user_id: int, activities: int, first_id: int) -> Non
                 "updated_at": NOW - timedelta(days=1),
             }
         )
-        people.append({"activity_id": activity_id, "name": f"Client {n}", "email": f"c{n}@x.example"})
+        people.append(
+            {"activity_id": activity_id, "name": f"Client {n}", "email": f"c{n}@x.example"}
+        )
     with engine.begin() as conn:
         conn.execute(
             crm.users.insert().values(
