@@ -121,20 +121,26 @@ class Builder:
         return report
 
     def build(self, feed_ids: Sequence[int] | None = None, force: bool = False) -> RunReport:
-        """Build the given feeds (all when None) now; ``force`` uploads every feed and subscribe
-        page, changed or not (storage emptied, restored or edited by hand)."""
+        """Build the given feeds (all when None) now; ``force`` uploads every feed, changed or not,
+        and every subscribe page missing from storage (one listing: pages cost a QR code each), so
+        storage emptied, restored or edited by hand is whole again."""
         report = RunReport("build")
         started = clock.perf_counter()
         self.detect(report)
         b = state.builds
+        missing = cleanup.survey(self.engine, self.storage) if force and feed_ids is None else None
         with self.engine.begin() as conn:
             values: dict[str, Any] = dict(state.FULL_BUILD)
             if force:
-                values.update(content_hash=None, page_key=None)
+                values["content_hash"] = None
+                if feed_ids is not None:
+                    values["page_key"] = None
             query = update(b).values(**values)
             if feed_ids is not None:
                 query = query.where(b.c.feed_id.in_(list(feed_ids)))
             conn.execute(query)
+            if missing is not None:
+                cleanup.mark_missing(conn, missing)
         self._build_dirty(report, only=feed_ids)
         self._delete_queued(report)
         self._ensure_robots(report)
@@ -247,6 +253,7 @@ class Builder:
         finally:
             publisher.close()
         report.uploaded += publisher.uploaded
+        report.pages_uploaded += publisher.pages
         report.bytes_uploaded += publisher.bytes
 
     def _build_order(self, conn: Connection, only: Sequence[int] | None) -> array[int]:

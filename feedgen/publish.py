@@ -70,7 +70,8 @@ class Publisher:
         self._pending: list[tuple[int, str, int, Future[None]]] = []
         self._room = threading.Condition()
         self._inflight = 0
-        self.uploaded = 0
+        self.uploaded = 0  # calendars
+        self.pages = 0  # subscribe pages, counted apart: they are not feeds
         self.bytes = 0
 
     def submit(self, upload: Upload) -> None:
@@ -99,7 +100,10 @@ class Publisher:
             except Exception as exc:  # one failed upload never stops the others
                 errors[feed_id] = _describe(exc, key)
             else:
-                self.uploaded += 1
+                if key.endswith(".html"):
+                    self.pages += 1
+                else:
+                    self.uploaded += 1
                 self.bytes += size
         self._pending.clear()
         return errors

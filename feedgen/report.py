@@ -10,6 +10,7 @@ class RunReport:
     kind: str
     feeds_built: int = 0
     uploaded: int = 0
+    pages_uploaded: int = 0
     unchanged: int = 0
     failed: int = 0
     events: int = 0
@@ -33,6 +34,7 @@ class RunReport:
         for name in ("feeds_built", "uploaded", "unchanged", "failed", "events"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.bytes_uploaded += other.bytes_uploaded
+        self.pages_uploaded += other.pages_uploaded
         self.trimmed_feeds += other.trimmed_feeds
         self.patched += other.patched
         self.errors.update(other.errors)
@@ -41,7 +43,8 @@ class RunReport:
 
     def summary(self) -> str:
         return (
-            f"{self.kind}: {self.feeds_built} feed(s) built, {self.uploaded} uploaded, "
+            f"{self.kind}: {self.feeds_built} feed(s) built, {self.uploaded} uploaded"
+            f"{f' (and {self.pages_uploaded} subscribe page(s))' if self.pages_uploaded else ''}, "
             f"{self.unchanged} unchanged, {self.failed} failed, {self.patched} patched, "
             f"{self.events} events, "
             f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
