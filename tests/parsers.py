@@ -1,4 +1,9 @@
-"""Read a feed back with three independent parsers and check they agree with each other."""
+"""Read a feed back with five independent parsers and check they agree with each other.
+
+icalendar, ical (Home Assistant's), vobject, libical (Evolution's, with its RFC 5546 restriction
+check) and recurring-ical-events (which applies X-WR-TIMEZONE the way Google's feeds expect).
+Where libical cannot be loaded, feeds go unchecked by it and the run says so at the end.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +11,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import icalendar
+import recurring_ical_events
 import vobject
 from ical.calendar_stream import IcsCalendarStream
+
+from tests import libical
+
+# How many feeds parse_all read without libical (reported by tests/conftest.py).
+unchecked_by_libical: list[int] = [0]
 
 
 @dataclass(frozen=True)
@@ -65,9 +76,37 @@ def parse_vobject(data: bytes) -> dict[str, ParsedEvent]:
     return events
 
 
+def parse_libical(data: bytes) -> dict[str, ParsedEvent]:
+    """libical, failing on any error it reports and on a failed iTIP restriction check."""
+    return {uid: ParsedEvent(*values) for uid, values in libical.read(data).items()}
+
+
+def parse_recurring(data: bytes) -> dict[str, ParsedEvent]:
+    """recurring-ical-events, which moves UTC times into the X-WR-TIMEZONE zone when one is set."""
+    calendar = icalendar.Calendar.from_ical(data)
+    events = {}
+    for event in recurring_ical_events.of(calendar).all():
+        if event.name != "VEVENT":
+            continue
+        uid = str(event["UID"])
+        assert uid not in events, f"UID {uid} twice"
+        events[uid] = ParsedEvent(
+            uid,
+            str(event["SUMMARY"]),
+            _norm(event.decoded("DTSTART")),
+            _norm(event.decoded("DTEND")),
+        )
+    return events
+
+
 def parse_all(data: bytes) -> dict[str, ParsedEvent]:
-    """Parse with all three; they must agree on every event. Returns the events by UID."""
+    """Parse with all five; they must agree on every event. Returns the events by UID."""
     first = parse_icalendar(data)
     assert parse_ical(data) == first, "the ical package reads the feed differently"
     assert parse_vobject(data) == first, "vobject reads the feed differently"
+    assert parse_recurring(data) == first, "recurring-ical-events reads the feed differently"
+    if libical.AVAILABLE:
+        assert parse_libical(data) == first, "libical reads the feed differently"
+    else:
+        unchecked_by_libical[0] += 1
     return first
