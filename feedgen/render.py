@@ -57,10 +57,11 @@ FOOTER = b"END:VCALENDAR\r\n"
 @dataclass(frozen=True)
 class CalendarHeader:
     """The calendar's own lines. No METHOD: a feed is not an iTIP message, RFC 5546 allows no
-    ATTENDEE in a PUBLISH event, and without METHOD RFC 5545 makes DTSTAMP the LAST-MODIFIED."""
+    ATTENDEE in a PUBLISH event, and without METHOD RFC 5545 makes DTSTAMP the LAST-MODIFIED.
+    No X-WR-TIMEZONE: every time is UTC or a date, and readers that apply the header to UTC
+    times (x-wr-timezone) move those in a repeated hour by an hour."""
 
     name: str
-    time_zone: str
     refresh_minutes: int
 
     def __post_init__(self) -> None:
@@ -80,7 +81,6 @@ class CalendarHeader:
                 *names,
                 f"REFRESH-INTERVAL;VALUE=DURATION:{ttl}",
                 f"X-PUBLISHED-TTL:{ttl}",
-                text_line("X-WR-TIMEZONE", self.time_zone),
             ]
         )
 

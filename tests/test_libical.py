@@ -48,7 +48,7 @@ def test_a_feed_without_organizers_passes_libicals_restriction_check() -> None:
 
 @pytest.mark.parametrize("name", ["", "\x07"])
 def test_a_calendar_without_a_name_leaves_the_name_out(name: str) -> None:
-    data = render(week(), header=CalendarHeader(name, "Europe/Berlin", 60)).data
+    data = render(week(), header=CalendarHeader(name, 60)).data
     assert b"NAME:" not in data
     assert parse_libical(data) == parse_icalendar(data)
 
