@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 export FEEDGEN_TEST_PG_URL ?= $(PG_URL)
 
-.PHONY: all help venv demo serve test test-fast lint bench postgres browser clean
+.PHONY: all help venv demo serve test test-fast lint bench postgres browser libical clean
 
 all: lint test ## lint and test (the default)
 
@@ -44,7 +44,15 @@ browser: ## install Debian's headless Chromium for the browser test (root with a
 	    || echo "chromium could not be installed: the browser test will be skipped"; \
 	fi
 
-test: $(STAMP) postgres browser ## run the whole test suite (PostgreSQL half when a server answers)
+libical: ## install Debian's libical, the feed checks' fifth parser (root with apt only)
+	@if ! $(PYTHON) -c 'import ctypes; ctypes.CDLL("libical.so.3")' 2>/dev/null \
+	    && command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing libical for the feed checks"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libical-dev >/dev/null) \
+	    || echo "libical could not be installed: feeds will not be checked by libical"; \
+	fi
+
+test: $(STAMP) postgres browser libical ## run the whole test suite (PostgreSQL half when a server answers)
 	$(BIN)/pytest
 
 test-fast: $(STAMP) ## the suite without slow, browser and PostgreSQL tests

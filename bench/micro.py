@@ -73,7 +73,7 @@ def render_speed(
             continue
         contents.append(event_content(activity, view))
     sample = contents[: max(200, min(len(contents), 3000))]
-    header = CalendarHeader("Bench", "Europe/Berlin", publish.refresh_minutes)
+    header = CalendarHeader("Bench", publish.refresh_minutes)
 
     def fast() -> int:
         for content in contents:

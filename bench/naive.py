@@ -75,13 +75,12 @@ def render(
     if feed.subject_kind == SubjectKind.USER:
         user = users[feed.subject_id]
         members = [user.id]
-        name, zone = publish.calendar_name.format(name=user.name), user.time_zone
+        name = publish.calendar_name.format(name=user.name)
         view = FeedView(feed.options, publish.uid_domain, _url(publish), users)
     else:
         team = teams[feed.subject_id]
         members = [m for m in team.member_ids if users[m].active]
         name = publish.team_calendar_name.format(name=team.name)
-        zone = users[members[0]].time_zone if members else "UTC"
         view = FeedView(
             feed.options,
             publish.uid_domain,
@@ -95,7 +94,7 @@ def render(
         for activity in _activities_of(conn, user_id, window, users):
             activities[activity.id] = activity
     ttl = timedelta(minutes=publish.refresh_minutes)
-    calendar = reference.calendar_component(name, zone, ttl)
+    calendar = reference.calendar_component(name, ttl)
     count = 0
     for activity in sorted(activities.values(), key=lambda a: (a.anchor or now, a.id)):
         if not shown(activity, view, window.start, window.end):

@@ -72,16 +72,15 @@ def todo_bytes(content: EventContent, done: bool) -> bytes:
     return bytes(todo.to_ical())
 
 
-def calendar_component(name: str, time_zone: str, ttl: timedelta) -> Calendar:
+def calendar_component(name: str, ttl: timedelta) -> Calendar:
     calendar = Calendar()
     calendar.add("version", "2.0")
     calendar.add("prodid", "-//Tesoro CRM//feedgen//EN")
     calendar.add("calscale", "GREGORIAN")
-    calendar.add("method", "PUBLISH")
     # icalendar leaves unknown and X- properties unescaped: give them TEXT and DURATION types.
-    calendar.add("name", vText(name))
-    calendar.add("x-wr-calname", vText(name))
+    if name:
+        calendar.add("name", vText(name))
+        calendar.add("x-wr-calname", vText(name))
     calendar.add("refresh-interval", ttl, parameters={"VALUE": "DURATION"})
     calendar.add("x-published-ttl", vDuration(ttl))
-    calendar.add("x-wr-timezone", vText(time_zone))
     return calendar

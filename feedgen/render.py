@@ -56,8 +56,12 @@ FOOTER = b"END:VCALENDAR\r\n"
 
 @dataclass(frozen=True)
 class CalendarHeader:
+    """The calendar's own lines. No METHOD: a feed is not an iTIP message, RFC 5546 allows no
+    ATTENDEE in a PUBLISH event, and without METHOD RFC 5545 makes DTSTAMP the LAST-MODIFIED.
+    No X-WR-TIMEZONE: every time is UTC or a date, and readers that apply the header to UTC
+    times (x-wr-timezone) move those in a repeated hour by an hour."""
+
     name: str
-    time_zone: str
     refresh_minutes: int
 
     def __post_init__(self) -> None:
@@ -66,18 +70,17 @@ class CalendarHeader:
     def to_bytes(self) -> bytes:
         name = self.name
         ttl = fmt_duration(timedelta(minutes=self.refresh_minutes))
+        # An empty name is left out: libical (Evolution) reports an empty value as an error.
+        names = [text_line("NAME", name), text_line("X-WR-CALNAME", name)] if name else []
         return join_lines(
             [
                 "BEGIN:VCALENDAR",
                 "VERSION:2.0",
                 f"PRODID:{escape_text(PRODID)}",
                 "CALSCALE:GREGORIAN",
-                "METHOD:PUBLISH",
-                text_line("NAME", name),
-                text_line("X-WR-CALNAME", name),
+                *names,
                 f"REFRESH-INTERVAL;VALUE=DURATION:{ttl}",
                 f"X-PUBLISHED-TTL:{ttl}",
-                text_line("X-WR-TIMEZONE", self.time_zone),
             ]
         )
 

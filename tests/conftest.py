@@ -18,7 +18,9 @@ import sqlalchemy as sa
 
 from feedgen import crm, migrations, state
 from feedgen.storage.memory import MemoryStorage
+from tests import libical
 from tests.factories import Crm
+from tests.parsers import unchecked_by_libical
 
 PG_URL = os.environ.get("FEEDGEN_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 NOW = datetime(2026, 11, 24, 9, 30)
@@ -92,6 +94,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             f"NOTE: the PostgreSQL half of the suite was SKIPPED: {_pg_problem[-1]} "
             f"(set FEEDGEN_TEST_PG_URL or start a server at {PG_URL})",
+            yellow=True,
+            bold=True,
+        )
+    if unchecked_by_libical[0]:
+        terminalreporter.write_line(
+            f"NOTE: {unchecked_by_libical[0]} feeds were NOT checked by libical: {libical.PROBLEM}",
             yellow=True,
             bold=True,
         )

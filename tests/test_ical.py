@@ -119,10 +119,10 @@ def test_the_c_serialiser_is_built_where_a_compiler_is() -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(names, st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata"]), st.integers(5, 10080))
-def test_calendar_header_equals_icalendar(name: str, zone: str, minutes: int) -> None:
-    header = CalendarHeader(name, zone, minutes)
-    theirs = reference.calendar_component(header.name, zone, timedelta(minutes=minutes))
+@given(st.text(max_size=80), st.integers(5, 10080))
+def test_calendar_header_equals_icalendar(name: str, minutes: int) -> None:
+    header = CalendarHeader(name, minutes)
+    theirs = reference.calendar_component(header.name, timedelta(minutes=minutes))
     assert header.to_bytes() + b"END:VCALENDAR\r\n" == theirs.to_ical()
 
 

@@ -40,7 +40,7 @@ TODAY = date(2026, 11, 24)
 ANNA = User(17, "Anna Schmidt", "anna.schmidt@tesoro.example", "Europe/Berlin")
 BEN = User(23, "Ben Li", "ben.li@tesoro.example", "Europe/Berlin")
 USERS = {u.id: u for u in (ANNA, BEN)}
-HEADER = CalendarHeader("Anna Schmidt · CRM", "Europe/Berlin", 60)
+HEADER = CalendarHeader("Anna Schmidt · CRM", 60)
 CREATED = datetime(2026, 10, 1, 8, 0)
 
 
@@ -351,11 +351,10 @@ def test_a_date_only_vtodo_is_due_on_its_day() -> None:
 
 
 def test_the_header_names_the_calendar_and_its_refresh_interval() -> None:
-    header = CalendarHeader("Anna Schmidt · CRM", "Europe/Berlin", 90)
+    header = CalendarHeader("Anna Schmidt · CRM", 90)
     lines = unfolded_lines(render(week(), header=header).data)
     expected = [
         "X-WR-CALNAME:Anna Schmidt · CRM",
-        "X-WR-TIMEZONE:Europe/Berlin",
         "REFRESH-INTERVAL;VALUE=DURATION:PT1H30M",
         "X-PUBLISHED-TTL:PT1H30M",
     ]
@@ -552,7 +551,7 @@ def expected_summary(item: Activity) -> str:
 def test_any_text_gives_a_feed_every_parser_reads_whole(
     activities: list[Activity], calendar_name: str
 ) -> None:
-    header = CalendarHeader(calendar_name, "Europe/Berlin", 60)
+    header = CalendarHeader(calendar_name, 60)
     rendered = render(activities, header=header)
     assert len(parse_all(rendered.data)) == len(activities)
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import icalendar
 import pytest
 import sqlalchemy as sa
 
@@ -87,22 +86,28 @@ def test_an_all_day_meeting_on_a_dst_day_is_a_date_with_an_exclusive_end(
     assert (event.start, event.end) == (date(2026, 10, 24), date(2026, 10, 27))
 
 
-def test_the_calendar_carries_the_users_zone(engine: sa.Engine) -> None:
+def test_the_calendar_carries_no_time_zone(engine: sa.Engine) -> None:
     crm = Crm(engine, NOW)
     user = crm.user("Anna", zone="Asia/Kolkata")
-    calendar = icalendar.Calendar.from_ical(build_feed(engine, user))
-    assert str(calendar["X-WR-TIMEZONE"]) == "Asia/Kolkata"
-
-
-def test_an_unknown_zone_falls_back_to_utc_with_a_warning(
-    engine: sa.Engine, caplog: pytest.LogCaptureFixture
-) -> None:
-    crm = Crm(engine, NOW)
-    user = crm.user("Anna", zone="Mars/Olympus_Mons")
     crm.activity(user)
-    calendar = icalendar.Calendar.from_ical(build_feed(engine, user))
-    assert str(calendar["X-WR-TIMEZONE"]) == "UTC"
-    assert "unknown time zone 'Mars/Olympus_Mons'" in caplog.text
+    data = build_feed(engine, user)
+    assert b"X-WR-TIMEZONE" not in data and b"VTIMEZONE" not in data
+
+
+def test_a_users_zone_known_or_not_changes_nothing_in_the_feed(engine: sa.Engine) -> None:
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone="Europe/Berlin")
+    crm.activity(user, start=datetime(2026, 12, 1, 14, 0))
+    with engine.begin() as conn:
+        token = issue_feed(conn, SubjectKind.USER, user, NOW, WHOLE_YEAR).token
+    storage = MemoryStorage()
+    builder = Builder(engine, storage, CONFIG, now=lambda: NOW)
+    builder.cycle()
+    before = storage.get(object_key(token))
+    for zone in ("Australia/Adelaide", "Mars/Olympus_Mons"):
+        crm.update_user(user, time_zone=zone)
+        builder.cycle()
+        assert storage.get(object_key(token)) == before
 
 
 def test_timed_events_are_written_in_utc(engine: sa.Engine) -> None:
@@ -111,3 +116,37 @@ def test_timed_events_are_written_in_utc(engine: sa.Engine) -> None:
     crm.activity(user, start=datetime(2026, 12, 1, 14, 0))
     data = build_feed(engine, user)
     assert b"DTSTART:20261201T140000Z" in data and b"TZID" not in data
+
+
+def offset_changes(zone: str, year: int) -> list[datetime]:
+    """The UTC instants (naive) in ``year`` at which ``zone`` changes its offset."""
+    tz, step = ZoneInfo(zone), timedelta(minutes=30)
+    changes, at = [], datetime(year, 1, 1, tzinfo=UTC)
+    while at.year == year:
+        if (at + step).astimezone(tz).utcoffset() != at.astimezone(tz).utcoffset():
+            changes.append((at + step).replace(tzinfo=None))
+        at += step
+    return changes
+
+
+# Around each change: ending at it, across it, inside the hour that repeats (or just after the
+# skipped one), and across the whole repeated hour.
+AROUND_A_CHANGE = [(-30, 30), (-30, 60), (0, 15), (30, 30), (-60, 120)]
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "America/New_York", "Australia/Adelaide"])
+def test_every_parser_reads_the_same_instants_at_both_dst_changes(
+    engine: sa.Engine, zone: str
+) -> None:
+    changes = offset_changes(zone, 2027)
+    assert len(changes) == 2  # summer time starts and ends
+    crm = Crm(engine, NOW)
+    user = crm.user("Anna", zone=zone)
+    expected = {}
+    for change in changes:
+        for offset, minutes in AROUND_A_CHANGE:
+            start = change + timedelta(minutes=offset)
+            activity = crm.activity(user, start=start, minutes=minutes)
+            expected[f"activity-{activity}@crm.test"] = (start, start + timedelta(minutes=minutes))
+    events = parse_all(build_feed(engine, user))
+    assert {uid: (e.start, e.end) for uid, e in events.items()} == expected
