@@ -47,3 +47,25 @@ def test_a_new_feed_waits_for_a_full_build(engine: sa.Engine) -> None:
         b = state.builds
         row = conn.execute(sa.select(b).where(b.c.feed_id == feed.id)).one()
     assert (row.dirty, row.pending_ids) == (True, None)
+
+
+def test_upgrading_from_0002_counts_sequences_from_zero_and_builds_every_feed_in_full(
+    engine: sa.Engine,
+) -> None:
+    team = Crm(engine, NOW).team("Sales", [])
+    with engine.begin() as conn:
+        feed = issue_feed(conn, SubjectKind.TEAM, team, NOW, FeedOptions())
+        conn.execute(
+            sa.update(state.builds).values(dirty=False, pending_ids="", content_hash="0" * 64)
+        )
+    command.downgrade(migrations.alembic_config(engine), "0002")
+    with engine.begin() as conn:
+        index = sa.Table("feedgen_activity_index", sa.MetaData(), autoload_with=conn)
+        assert "sequence" not in index.c
+        conn.execute(index.insert().values(activity_id=12, version=NOW, user_ids="3"))
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        indexed = conn.execute(sa.select(state.activity_index)).one()
+        built = conn.execute(sa.select(state.builds)).one()
+    assert (indexed.activity_id, indexed.version, indexed.sequence) == (12, NOW, 0)
+    assert (built.feed_id, built.dirty, built.pending_ids) == (feed.id, True, None)
