@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from . import crm, state
+from .db import REPLACEMENT, warn_replaced
 from .errors import RenderError, SourceError
 from .model import (
     MAX_SEQUENCE,
@@ -102,6 +103,12 @@ _USER_COLUMNS = (_u.c.id, _u.c.name, _u.c.email, _u.c.time_zone, _u.c.active)
 
 def _user(row: Any) -> User:
     user_id, name, email, zone, active = row
+    if (
+        (name and REPLACEMENT in name)
+        or (email and REPLACEMENT in email)
+        or (zone and REPLACEMENT in zone)
+    ):
+        warn_replaced("users", user_id, {"name": name, "email": email, "time_zone": zone})
     return User(user_id, name or "", email, zone or "UTC", bool(active))
 
 
@@ -200,6 +207,8 @@ def _read_teams(conn: Connection, ids: Sequence[int] | None) -> Iterator[tuple[i
     for team_id, user_id in conn.execute(memberships):
         members[team_id].append(user_id)
     for row in conn.execute(teams):
+        if row.name and REPLACEMENT in row.name:
+            warn_replaced("teams", row.id, {"name": row.name})
         yield row.id, Team(row.id, row.name or "", tuple(members.get(row.id, ())))
 
 
@@ -296,14 +305,16 @@ def _complete(
     ids = sorted(rows)
     for part in chunks(ids):
         on_activities = (
-            select(_p.c.activity_id, _p.c.user_id, _p.c.name, _p.c.email)
+            select(_p.c.activity_id, _p.c.user_id, _p.c.name, _p.c.email, _p.c.id)
             .where(_p.c.activity_id.in_(part))
             .order_by(_p.c.activity_id, _p.c.id)
         )
         found = conn.execute(on_activities).all()
         if isinstance(users, Users):  # the owners and colleagues these events name
             users.need([rows[i][2] for i in part] + [row[1] for row in found])
-        for activity_id, user_id, name, email in found:
+        for activity_id, user_id, name, email, participant_id in found:
+            if (name and REPLACEMENT in name) or (email and REPLACEMENT in email):
+                warn_replaced("participants", participant_id, {"name": name, "email": email})
             if wanted is None and user_id is not None:
                 audience[activity_id].add(user_id)
             people[activity_id].append(_participant(user_id, name, email, users, colleagues))
@@ -357,6 +368,14 @@ def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Ac
     if kind_value is None or status_value is None or (priority and priority_value is None):
         bad = kind if kind_value is None else status if status_value is None else priority
         raise RenderError(aid, f"unexpected value {bad!r} (see the CRM contract)")
+    title = title or ""
+    if (
+        REPLACEMENT in title
+        or (description and REPLACEMENT in description)
+        or (location and REPLACEMENT in location)
+    ):
+        columns = {"title": title, "description": description, "location": location}
+        warn_replaced("activities", aid, columns)
     updated = _naive(updated, whole_seconds=False)
     counted = row[15] if len(row) > 15 else None
     if counted is not None and row[14] != updated:
@@ -366,7 +385,7 @@ def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Ac
         id=aid,
         kind=kind_value,
         owner_id=owner_id,
-        title=title or "",
+        title=title,
         created_at=_naive(created, whole_seconds=False) or updated,  # type: ignore[arg-type]
         updated_at=updated,  # type: ignore[arg-type]
         description=description or "",
