@@ -1,6 +1,8 @@
-"""Types of the C serialiser (``_speedups.c``); ``render`` holds the Python reference of each."""
+"""Types of the C serialiser (``_speedups.c``); ``render`` holds the Python reference of each,
+``db`` that of ``decode_text``."""
 
 from feedgen.content import EventContent
 
 def event_body(content: EventContent, /) -> tuple[bytes, bytes]: ...
 def text_line(prefix: str, value: str, /) -> bytes: ...
+def decode_text(data: bytes, /) -> str: ...

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, delete, func, insert, or_, select, update
 
 from . import crm, state
-from .model import FeedOptions, Window
+from .model import FeedOptions, Window, next_sequence, sequence_floor
 from .source import as_utc_naive, chunks
 
 PAGE = 20_000
@@ -94,7 +94,9 @@ def sync_activities(conn: Connection, since: datetime | None) -> Changes:
     changes = Changes(activity_users=None if since is None else {})
     after = 0
     while True:
-        query = select(_a.c.id, _a.c.owner_id, _a.c.updated_at).where(_a.c.id > after)
+        query = select(_a.c.id, _a.c.owner_id, _a.c.created_at, _a.c.updated_at).where(
+            _a.c.id > after
+        )
         if since is not None:
             query = query.where(_a.c.updated_at >= since)
         rows = conn.execute(query.order_by(_a.c.id).limit(PAGE)).all()
@@ -108,13 +110,14 @@ def _sync_page(conn: Connection, rows: Sequence[Any]) -> Changes:
     changes = Changes(activities_seen=len(rows))
     ids = [row.id for row in rows]
     known = {
-        activity_id: (version, user_ids)
-        for activity_id, version, user_ids in conn.execute(
-            select(_ix.c.activity_id, _ix.c.version, _ix.c.user_ids).where(
+        activity_id: (version, user_ids, sequence)
+        for activity_id, version, user_ids, sequence in conn.execute(
+            select(_ix.c.activity_id, _ix.c.version, _ix.c.user_ids, _ix.c.sequence).where(
                 _ix.c.activity_id.in_(ids)
             )
         )
     }
+    # To the microsecond: two saves within one second are two versions.
     versions = {row.id: as_utc_naive(row.updated_at) for row in rows}
     changed = [row for row in rows if row.id not in known or known[row.id][0] != versions[row.id]]
     if not changed:
@@ -131,9 +134,19 @@ def _sync_page(conn: Connection, rows: Sequence[Any]) -> Changes:
     touched: dict[int, set[int]] = {}
     for row in changed:
         users = audience[row.id]
-        record = {"activity_id": row.id, "version": versions[row.id], "user_ids": _ids_text(users)}
-        if row.id in known:
-            users = users | _ids(known[row.id][1])
+        version = versions[row.id]
+        created = as_utc_naive(row.created_at) if row.created_at is not None else version
+        old = known.get(row.id)
+        record = {
+            "activity_id": row.id,
+            "version": version,
+            "user_ids": _ids_text(users),
+            "sequence": next_sequence(
+                old[2] if old is not None else None, sequence_floor(created, version)
+            ),
+        }
+        if old is not None:
+            users = users | _ids(old[1])
             updates.append(record)
         else:
             inserts.append(record)
@@ -146,9 +159,18 @@ def _sync_page(conn: Connection, rows: Sequence[Any]) -> Changes:
         conn.execute(
             update(_ix)
             .where(_ix.c.activity_id == bindparam("b_id"))
-            .values(version=bindparam("b_version"), user_ids=bindparam("b_users")),
+            .values(
+                version=bindparam("b_version"),
+                user_ids=bindparam("b_users"),
+                sequence=bindparam("b_sequence"),
+            ),
             [
-                {"b_id": r["activity_id"], "b_version": r["version"], "b_users": r["user_ids"]}
+                {
+                    "b_id": r["activity_id"],
+                    "b_version": r["version"],
+                    "b_users": r["user_ids"],
+                    "b_sequence": r["sequence"],
+                }
                 for r in updates
             ],
         )

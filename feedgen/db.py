@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
+import logging
+import os
+from collections.abc import Callable, Mapping
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +16,8 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from . import migrations
 from .errors import SourceError, StateError
+
+log = logging.getLogger(__name__)
 
 SQLITE_CACHED_STATEMENTS = 8
 
@@ -40,6 +47,8 @@ def open_engine(url: str) -> Engine:
         ) from None
     if parsed.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    elif parsed.get_driver_name() == "psycopg2":
+        event.listen(engine, "connect", _postgres_text)
     try:
         with engine.connect():
             pass
@@ -52,12 +61,93 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
+def _text_decoder() -> Callable[[bytes], str]:
+    """Bytes as text, with bytes that are not valid UTF-8 read as U+FFFD: in C when built
+    (``_speedups.decode_text``, a few ns a value), else ``str`` with errors="replace"."""
+    if not os.environ.get("FEEDGEN_NO_SPEEDUPS"):
+        try:
+            from ._speedups import decode_text
+
+            return decode_text
+        except ImportError:  # pragma: no cover (built without a C compiler)
+            pass
+    return partial(str, encoding="utf-8", errors="replace")
+
+
+# Text that is not valid UTF-8 (SQLite stores whatever bytes it is given) is read with U+FFFD in
+# place of the bad bytes, rather than failing the whole read; ``source`` names the row.
+decode_text = _text_decoder()
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.text_factory = decode_text
     # WAL lets the CLI and the worker read while the other writes.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+SQL_ASCII_CODEC = "feedgen_sql_ascii"
+
+
+def _decode_replacing(data: Any, errors: str = "strict", /) -> tuple[str, int]:
+    return codecs.utf_8_decode(data, "replace", True)
+
+
+def _find_codec(name: str) -> codecs.CodecInfo | None:
+    """UTF-8 that reads bad bytes as U+FFFD, for databases whose encoding is SQL_ASCII."""
+    if name != SQL_ASCII_CODEC:
+        return None
+    return codecs.CodecInfo(codecs.utf_8_encode, _decode_replacing, name=SQL_ASCII_CODEC)
+
+
+codecs.register(_find_codec)
+
+# What is read in place of bytes that are not valid UTF-8.
+REPLACEMENT = "\ufffd"
+_reported: set[tuple[str, object, tuple[str, ...]]] = set()
+
+
+def warn_replaced(table: str, row_id: object, columns: Mapping[str, str | None]) -> None:
+    """Warn once (per process) which of a row's ``columns`` held bytes that are not valid UTF-8.
+
+    Names the table, columns and row, never the text: it may be personal. A value that holds
+    U+FFFD itself reads the same and is named too.
+    """
+    bad = tuple(
+        f"{table}.{name}" for name, value in columns.items() if value and REPLACEMENT in value
+    )
+    key = (table, row_id, bad)
+    if not bad or key in _reported:
+        return
+    if len(_reported) >= 10_000:  # what was said is forgotten before it grows with the CRM
+        _reported.clear()
+    _reported.add(key)
+    log.warning(
+        "%s of row %s: not valid UTF-8, read with U+FFFD in place of the bad bytes",
+        ", ".join(bad),
+        row_id,
+    )
+
+
+def _postgres_text(dbapi_connection: Any, _record: Any) -> None:
+    """On a SQL_ASCII database, read text as UTF-8 with bad bytes replaced.
+
+    Such a database stores any bytes and hands them back unchecked, and psycopg2 decodes them as
+    ASCII: one byte above 127, even of valid UTF-8, fails the whole read. Every other encoding is
+    checked by the server and converted as usual.
+    """
+    if dbapi_connection.info.parameter_status("server_encoding") != "SQL_ASCII":
+        return
+    from psycopg2 import extensions
+
+    # psycopg2's table of codecs by encoding name is global: only SQL_ASCII changes in it.
+    extensions.encodings["SQLASCII"] = extensions.encodings["SQL_ASCII"] = SQL_ASCII_CODEC
+    # psycopg2 picks its codec when the client encoding is set (a UTF8 client would make the
+    # server check every byte): set another and back, so this connection uses ours.
+    dbapi_connection.set_client_encoding("LATIN1")
+    dbapi_connection.set_client_encoding("SQL_ASCII")
 
 
 def require_current_schema(engine: Engine) -> None:

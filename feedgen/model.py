@@ -75,16 +75,43 @@ class Activity:
     priority: Priority | None = None
     status: Status = Status.OPEN
     participants: tuple[Participant, ...] = ()
+    # The SEQUENCE feedgen's activity index counted for this version (``next_sequence``); 0 for
+    # an activity the index does not hold yet.
+    counted_sequence: int = 0
 
     @property
     def sequence(self) -> int:
-        """A SEQUENCE that grows with every edit, derived from data rather than a counter."""
-        return max(0, int((self.updated_at - self.created_at).total_seconds()))
+        """The event's SEQUENCE: the count of versions feedgen observed, never below the whole
+        seconds between creation and this version (``sequence_floor``)."""
+        return max(sequence_floor(self.created_at, self.updated_at), self.counted_sequence)
 
     @property
     def anchor(self) -> datetime | None:
         """The instant used to place the activity in a window and to order a feed."""
         return self.start if self.start is not None else self.due
+
+
+# The largest INTEGER of RFC 5545 (section 3.3.8), which SEQUENCE is.
+MAX_SEQUENCE = 2**31 - 1
+
+
+def sequence_floor(created_at: datetime, updated_at: datetime) -> int:
+    """The whole seconds between ``created_at`` and ``updated_at``, each cut to whole seconds:
+    SEQUENCE as feedgen derived it before it counted versions, so none published then goes down.
+    """
+    delta = updated_at - created_at
+    # Whole seconds of the difference, plus one where cutting each stamp first would add it.
+    carry = updated_at.microsecond < created_at.microsecond
+    seconds = delta.days * 86_400 + delta.seconds + carry
+    return min(MAX_SEQUENCE, max(0, seconds))
+
+
+def next_sequence(counted: int | None, floor: int) -> int:
+    """The SEQUENCE of a version change detection observed: one more than the last counted
+    (None: the first version seen), never below ``floor``, never beyond RFC 5545's INTEGER."""
+    if counted is None:
+        return floor
+    return min(MAX_SEQUENCE, max(floor, counted + 1))
 
 
 @dataclass(frozen=True, slots=True)

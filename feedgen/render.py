@@ -225,7 +225,8 @@ Variant = tuple[int, int | None]
 
 
 class EventCache:
-    """Rendered events of one group of feeds, keyed by activity identity, version and feed view.
+    """Rendered events of one group of feeds, keyed by activity identity, version (with its
+    counted SEQUENCE) and feed view.
 
     Two levels: an event's bytes per view variant, and its body (``EventBody``) per variant body,
     which the views of a team overview and of its members' own feeds share, so that only the
@@ -262,7 +263,7 @@ class EventCache:
 
     def get(self, activity: Activity, view: FeedView) -> _Rendered:
         variant = view.variant
-        key = (activity.id, activity.updated_at, variant)
+        key = (activity.id, activity.updated_at, activity.counted_sequence, variant)
         uses = self._uses
         if uses is None:
             found = self._entries.get(key)
@@ -293,7 +294,7 @@ class EventCache:
         if view.options.tasks_as_todo and activity.kind == ActivityKind.TASK:
             return _render_todo(activity, view)
         body_variant = view.variant[0]
-        key = (activity.id, activity.updated_at, body_variant)
+        key = (activity.id, activity.updated_at, activity.counted_sequence, body_variant)
         keep = True
         if self._body_uses is None:
             body = self._bodies.get(key)

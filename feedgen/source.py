@@ -15,9 +15,20 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, and_, func, or_, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import crm
+from . import crm, state
+from .db import REPLACEMENT, warn_replaced
 from .errors import RenderError, SourceError
-from .model import Activity, ActivityKind, Participant, Priority, Status, Team, User, Window
+from .model import (
+    MAX_SEQUENCE,
+    Activity,
+    ActivityKind,
+    Participant,
+    Priority,
+    Status,
+    Team,
+    User,
+    Window,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +56,10 @@ ACTIVITY_COLUMNS = (
     _a.c.priority,
     _a.c.status,
 )
+_ix = state.activity_index
+# With the version and SEQUENCE feedgen's index holds (NULL: not indexed yet), for builds.
+INDEXED_COLUMNS = (*ACTIVITY_COLUMNS, _ix.c.version, _ix.c.sequence)
+_INDEXED = _ix.c.activity_id == _a.c.id
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -53,12 +68,14 @@ def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def as_utc_naive(value: Any) -> datetime:
-    """A database timestamp as naive UTC (PostgreSQL may hand back an aware value)."""
+    """A database timestamp as naive UTC, to the microsecond (PostgreSQL may hand back an aware
+    value)."""
     if isinstance(value, str):
         value = datetime.fromisoformat(value)
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.replace(microsecond=0) if isinstance(value, datetime) else value
+    result: datetime = value
+    return result
 
 
 def db_now(conn: Connection) -> datetime:
@@ -86,6 +103,12 @@ _USER_COLUMNS = (_u.c.id, _u.c.name, _u.c.email, _u.c.time_zone, _u.c.active)
 
 def _user(row: Any) -> User:
     user_id, name, email, zone, active = row
+    if (
+        (name and REPLACEMENT in name)
+        or (email and REPLACEMENT in email)
+        or (zone and REPLACEMENT in zone)
+    ):
+        warn_replaced("users", user_id, {"name": name, "email": email, "time_zone": zone})
     return User(user_id, name or "", email, zone or "UTC", bool(active))
 
 
@@ -184,6 +207,8 @@ def _read_teams(conn: Connection, ids: Sequence[int] | None) -> Iterator[tuple[i
     for team_id, user_id in conn.execute(memberships):
         members[team_id].append(user_id)
     for row in conn.execute(teams):
+        if row.name and REPLACEMENT in row.name:
+            warn_replaced("teams", row.id, {"name": row.name})
         yield row.id, Team(row.id, row.name or "", tuple(members.get(row.id, ())))
 
 
@@ -227,15 +252,17 @@ def load_batch(
     wanted = set(user_ids)
     ordered = sorted(wanted)
     for part in chunks(ordered):
-        owned = select(*ACTIVITY_COLUMNS).where(
-            _a.c.owner_id.in_(part), _exportable(), _in_window(window)
+        owned = (
+            select(*INDEXED_COLUMNS)
+            .select_from(_a.outerjoin(_ix, _INDEXED))
+            .where(_a.c.owner_id.in_(part), _exportable(), _in_window(window))
         )
         for row in conn.execute(owned):
             rows[row[0]] = row
             audience[row[0]].add(row[2])  # id, owner_id
         shared = (
-            select(_p.c.user_id, *ACTIVITY_COLUMNS)
-            .join(_a, _a.c.id == _p.c.activity_id)
+            select(_p.c.user_id, *INDEXED_COLUMNS)
+            .select_from(_p.join(_a, _a.c.id == _p.c.activity_id).outerjoin(_ix, _INDEXED))
             .where(_p.c.user_id.in_(part), _exportable(), _in_window(window))
         )
         for user_id, *values in conn.execute(shared):
@@ -253,8 +280,10 @@ def load_activities(
     audience: dict[int, set[int]] = defaultdict(set)
     ids = sorted(set(activity_ids))
     for part in chunks(ids):
-        query = select(*ACTIVITY_COLUMNS).where(
-            _a.c.id.in_(part), _exportable(), _in_window(window)
+        query = (
+            select(*INDEXED_COLUMNS)
+            .select_from(_a.outerjoin(_ix, _INDEXED))
+            .where(_a.c.id.in_(part), _exportable(), _in_window(window))
         )
         for row in conn.execute(query):
             rows[row.id] = row
@@ -276,14 +305,16 @@ def _complete(
     ids = sorted(rows)
     for part in chunks(ids):
         on_activities = (
-            select(_p.c.activity_id, _p.c.user_id, _p.c.name, _p.c.email)
+            select(_p.c.activity_id, _p.c.user_id, _p.c.name, _p.c.email, _p.c.id)
             .where(_p.c.activity_id.in_(part))
             .order_by(_p.c.activity_id, _p.c.id)
         )
         found = conn.execute(on_activities).all()
         if isinstance(users, Users):  # the owners and colleagues these events name
             users.need([rows[i][2] for i in part] + [row[1] for row in found])
-        for activity_id, user_id, name, email in found:
+        for activity_id, user_id, name, email, participant_id in found:
+            if (name and REPLACEMENT in name) or (email and REPLACEMENT in email):
+                warn_replaced("participants", participant_id, {"name": name, "email": email})
             if wanted is None and user_id is not None:
                 audience[activity_id].add(user_id)
             people[activity_id].append(_participant(user_id, name, email, users, colleagues))
@@ -326,25 +357,37 @@ _PRIORITIES = {p.value: p for p in Priority}
 
 
 def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Activity:
-    """Turn a row of ``ACTIVITY_COLUMNS`` into an Activity; a value outside the contract raises
-    RenderError naming it."""
+    """Turn a row of ``ACTIVITY_COLUMNS`` (or ``INDEXED_COLUMNS``) into an Activity; a value
+    outside the contract raises RenderError naming it."""
     # By position, and dictionary lookups for the enums: this runs for every row of a batch, and
     # access by name and Enum(value) cost microseconds each.
     (aid, kind, owner_id, title, created, updated, description, location) = row[:8]
-    (starts, ends, due, all_day, priority, status) = row[8:]
+    (starts, ends, due, all_day, priority, status) = row[8:14]
     kind_value = _KINDS.get(kind)
     status_value = _STATUSES.get(status or "open")
     priority_value = _PRIORITIES.get(priority) if priority else None
     if kind_value is None or status_value is None or (priority and priority_value is None):
         bad = kind if kind_value is None else status if status_value is None else priority
         raise RenderError(aid, f"unexpected value {bad!r} (see the CRM contract)")
-    updated = _naive(updated)
+    title = title or ""
+    if (
+        REPLACEMENT in title
+        or (description and REPLACEMENT in description)
+        or (location and REPLACEMENT in location)
+    ):
+        columns = {"title": title, "description": description, "location": location}
+        warn_replaced("activities", aid, columns)
+    updated = _naive(updated, whole_seconds=False)
+    counted = row[15] if len(row) > 15 else None
+    if counted is not None and row[14] != updated:
+        # A version detection has not seen yet: it will count one more (``next_sequence``).
+        counted = min(MAX_SEQUENCE, counted + 1)
     return Activity(
         id=aid,
         kind=kind_value,
         owner_id=owner_id,
-        title=title or "",
-        created_at=_naive(created) or updated,  # type: ignore[arg-type]
+        title=title,
+        created_at=_naive(created, whole_seconds=False) or updated,  # type: ignore[arg-type]
         updated_at=updated,  # type: ignore[arg-type]
         description=description or "",
         location=location or "",
@@ -355,15 +398,17 @@ def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Ac
         priority=priority_value,
         status=status_value,
         participants=participants,
+        counted_sequence=counted or 0,
     )
 
 
-def _naive(value: datetime | None) -> datetime | None:
+def _naive(value: datetime | None, whole_seconds: bool = True) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.replace(microsecond=0) if value.microsecond else value
+    # Event times are written to the second, and patches parse them back from the feed's bytes.
+    return value.replace(microsecond=0) if value.microsecond and whole_seconds else value
 
 
 def ping(conn: Connection) -> None:

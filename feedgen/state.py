@@ -90,14 +90,17 @@ deletions = Table(
     Column("next_attempt_at", DateTime),
 )
 
-# What feedgen last saw of each CRM activity: its version and the users whose feeds show it.
-# Lets a cycle find the feeds an edit, a participant change or a hard delete leaves behind.
+# What feedgen last saw of each CRM activity: its version (``updated_at`` to the microsecond),
+# the users whose feeds show it, and the SEQUENCE counted for that version
+# (``model.next_sequence``). Lets a cycle find the feeds an edit, a participant change or a hard
+# delete leaves behind; builds read the sequence beside each activity.
 activity_index = Table(
     "feedgen_activity_index",
     metadata,
     Column("activity_id", Integer, primary_key=True, autoincrement=False),
     Column("version", DateTime, nullable=False),
     Column("user_ids", Text, nullable=False),
+    Column("sequence", Integer, nullable=False, default=0, server_default="0"),
 )
 
 # Users and teams as last seen (name, zone, members...): rows can change without a timestamp

@@ -125,12 +125,13 @@ class Crm:
         self.activity_ids.append(activity_id)
         return activity_id
 
-    def edit(self, activity_id: int, **values: Any) -> None:
+    def edit(self, activity_id: int, *, at: datetime | None = None, **values: Any) -> None:
+        """Change an activity; ``at`` is the updated_at to write (default: ``stamp()``), e.g. a
+        moment within a second another save already used."""
         a = crm.activities
+        stamp = at if at is not None else self.stamp()
         with self.engine.begin() as conn:
-            conn.execute(
-                a.update().where(a.c.id == activity_id).values(updated_at=self.stamp(), **values)
-            )
+            conn.execute(a.update().where(a.c.id == activity_id).values(updated_at=stamp, **values))
 
     def add_colleague(self, activity_id: int, user_id: int) -> None:
         with self.engine.begin() as conn:

@@ -203,6 +203,7 @@ def _random_change(crm: Crm, rng: random.Random, members: list[int], outsider: i
             "remove_colleague",
             "break",
             "task",
+            "resave",
         ]
     )
     target = rng.choice(ids)
@@ -234,6 +235,10 @@ def _random_change(crm: Crm, rng: random.Random, members: list[int], outsider: i
             crm.remove_colleague(target, user)
     elif op == "break":
         crm.edit(target, ends_at=datetime(2000, 1, 1))
+    elif op == "resave":  # a quick correction within the same second
+        second = crm.stamp()
+        crm.edit(target, at=second.replace(microsecond=200_000), title=f"Draft {days}")
+        crm.edit(target, at=second.replace(microsecond=700_000), title=f"Final {days}")
     else:
         due = start if rng.random() < 0.5 else start.replace(hour=0)
         crm.activity(owner, "task", f"Task {days}", due=due, all_day=due.hour == 0)

@@ -79,3 +79,25 @@ def test_upgrading_to_0004_gives_each_feed_a_random_page_key_and_retires_the_der
     assert len(page_token) == 43 and f"{page_token}.html" != derived
     assert queued == {derived}
     assert (build.dirty, build.page_key) == (True, None)
+
+
+def test_upgrading_from_0002_counts_sequences_from_zero_and_builds_every_feed_in_full(
+    engine: sa.Engine,
+) -> None:
+    team = Crm(engine, NOW).team("Sales", [])
+    with engine.begin() as conn:
+        feed = issue_feed(conn, SubjectKind.TEAM, team, NOW, FeedOptions())
+        conn.execute(
+            sa.update(state.builds).values(dirty=False, pending_ids="", content_hash="0" * 64)
+        )
+    command.downgrade(migrations.alembic_config(engine), "0002")
+    with engine.begin() as conn:
+        index = sa.Table("feedgen_activity_index", sa.MetaData(), autoload_with=conn)
+        assert "sequence" not in index.c
+        conn.execute(index.insert().values(activity_id=12, version=NOW, user_ids="3"))
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        indexed = conn.execute(sa.select(state.activity_index)).one()
+        built = conn.execute(sa.select(state.builds)).one()
+    assert (indexed.activity_id, indexed.version, indexed.sequence) == (12, NOW, 0)
+    assert (built.feed_id, built.dirty, built.pending_ids) == (feed.id, True, None)
