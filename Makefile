@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 PG_URL ?= postgresql+psycopg2://postgres@127.0.0.1:5432/test
 export FEEDGEN_TEST_PG_URL ?= $(PG_URL)
 
-.PHONY: all help venv demo serve test test-fast lint bench postgres browser libical clean
+.PHONY: all help venv demo serve test test-fast lint bench dist dist-check postgres browser libical \
+	clean
 
 all: lint test ## lint and test (the default)
 
@@ -65,5 +66,13 @@ lint: $(STAMP) ## ruff and mypy
 bench: $(STAMP) ## benchmark against the naive baseline; BENCH_ARGS='--quick --json out.json'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
-clean: ## remove the virtualenv, caches and generated data
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis build feedgen/*.so
+dist: $(STAMP) ## build the sdist and the wheel into dist/ (python -m build)
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
+dist-check: dist ## install dist/'s wheel, and its sdist without a C compiler, in clean venvs; run them
+	FEEDGEN_TEST_DIST=dist $(BIN)/pytest -q tests/test_packaging.py
+
+clean: ## remove the virtualenv, caches, built distributions and generated data
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
+	find feedgen -name '*.so' -delete

@@ -203,13 +203,19 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
         KIND_LABEL[activity.kind],
         transparent,
         description=_description(activity, owner, url, options.show_emails),
-        location=_shown_text(activity.location, options.show_emails) or None,
+        location=_location(activity.location, options.show_emails),
         organizer=organizer,
         attendees=attendees or (),
         priority=PRIORITY_VALUE.get(activity.priority) if activity.priority else None,
         url=url,
         alarm_minutes=options.reminder_minutes,
     )
+
+
+def _location(text: str, show_emails: bool) -> str | None:
+    """The shown location, or None when blank: libical rejects a LOCATION of whitespace."""
+    shown = _shown_text(text, show_emails)
+    return shown if shown.strip() else None
 
 
 @lru_cache(maxsize=2_048)

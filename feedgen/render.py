@@ -6,6 +6,7 @@ a feed is its header, its events sorted by start and UID, and a footer.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -42,11 +43,20 @@ from .model import Activity, ActivityKind, Status
 
 # The C serialiser, when pip could compile it; FEEDGEN_NO_SPEEDUPS=1 turns it off (to compare).
 _speedups: ModuleType | None = None
+_without_c = "FEEDGEN_NO_SPEEDUPS is set"
 if not os.environ.get("FEEDGEN_NO_SPEEDUPS"):
     try:
         from . import _speedups
-    except ImportError:  # pragma: no cover (built without a C compiler: the Python path below)
+    except ImportError as exc:  # pragma: no cover (built without a C compiler: the Python path)
         _speedups = None
+        # Absent means setup.py could not compile it; present, a broken build to report.
+        _without_c = (
+            "the C serialiser was not built: feedgen was installed without a C compiler or "
+            "Python's headers; the same bytes, rendered more slowly; reinstall with both at hand "
+            "to build it"
+            if importlib.util.find_spec(f"{__package__}._speedups") is None
+            else f"the C serialiser did not load: {exc}"
+        )
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +146,11 @@ def py_text_line(prefix: str, value: str) -> bytes:
 if _speedups is not None:
     event_body: Callable[[EventContent], EventBody] = _speedups.event_body
     text_line_bytes: Callable[[str, str], bytes] = _speedups.text_line
-    SERIALISER = "C (feedgen._speedups)"
+    SERIALISER = f"C ({_speedups.__name__})"
 else:  # pragma: no cover (no C compiler where feedgen was installed)
     event_body = py_event_body
     text_line_bytes = py_text_line
-    SERIALISER = "Python (the C serialiser is not built, or FEEDGEN_NO_SPEEDUPS is set)"
+    SERIALISER = f"Python ({_without_c})"
 
 
 def compose_event(summary: str, uid: str, body: EventBody, alarm_minutes: int | None) -> bytes:

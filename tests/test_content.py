@@ -185,6 +185,12 @@ def test_an_empty_title_still_gives_a_title() -> None:
     assert event_content(meeting(title="  "), view()).summary == "(no title)"
 
 
+@pytest.mark.parametrize("location", ["", "\t", " \t "])
+def test_a_blank_location_writes_no_location(location: str) -> None:
+    # libical (Evolution) rejects a LOCATION of whitespace alone: "No value for LOCATION".
+    assert not [line for line in lines(meeting(location=location)) if line.startswith("LOCATION")]
+
+
 # --- privacy ----------------------------------------------------------------------------------
 
 

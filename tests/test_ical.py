@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+import sysconfig
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from importlib.machinery import EXTENSION_SUFFIXES
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -13,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from icalendar.parser.string import _foldline
 
+import feedgen
 from feedgen import reference, render
 from feedgen.content import EventContent, Person
 from feedgen.ical import fmt_duration, fold
@@ -116,6 +122,47 @@ def test_tangled_escapes_equal_icalendar(
 )
 def test_the_c_serialiser_is_built_where_a_compiler_is() -> None:
     assert render.event_body is not render.py_event_body
+
+
+def serialiser_of_a_copy(tmp_path: Path, extension: bytes | None = None, **env: str) -> str:
+    """``SERIALISER`` as a new process reads it from a copy of feedgen without its C build, as
+    after an install without a C compiler; ``extension``: the bytes of a broken build instead."""
+    package = Path(feedgen.__file__).parent
+    unbuilt = shutil.ignore_patterns("*.so", "*.pyd", "__pycache__")
+    shutil.copytree(package, tmp_path / package.name, ignore=unbuilt)
+    if extension is not None:
+        home = tmp_path / Path(render.__file__).parent.relative_to(package.parent)
+        (home / f"_speedups{EXTENSION_SUFFIXES[0]}").write_bytes(extension)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FEEDGEN_")}
+    # -S: no .pth files, so an editable install's finder cannot lend the tree's build.
+    path = [str(tmp_path), sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
+    code = f"from {render.__name__} import SERIALISER; print(SERIALISER)"
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        cwd=tmp_path,
+        env={**clean, "PYTHONPATH": os.pathsep.join(path), **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_without_the_c_serialiser_feedgen_says_why_and_what_to_do(tmp_path: Path) -> None:
+    said = serialiser_of_a_copy(tmp_path)
+    assert said.startswith("Python (the C serialiser was not built")
+    assert "without a C compiler" in said and "the same bytes" in said and "reinstall" in said
+
+
+def test_a_c_serialiser_that_does_not_load_is_reported_with_its_error(tmp_path: Path) -> None:
+    said = serialiser_of_a_copy(tmp_path, extension=b"not a shared object")
+    assert said.startswith("Python (the C serialiser did not load: ")
+    assert "_speedups" in said
+
+
+def test_feedgen_no_speedups_is_named_as_the_reason(tmp_path: Path) -> None:
+    said = serialiser_of_a_copy(tmp_path, FEEDGEN_NO_SPEEDUPS="1")
+    assert said == "Python (FEEDGEN_NO_SPEEDUPS is set)"
 
 
 @settings(max_examples=200, deadline=None)
