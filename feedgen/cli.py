@@ -8,10 +8,11 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__, feeds, migrations
 from .app import App, now_utc, setup_logging
-from .db import require_current_schema
+from .db import describe_error, require_current_schema
 from .errors import ConfigError, FeedgenError, FeedNotFound, SourceError, StateError, StorageError
 from .model import ActivityKind, FeedOptions, SubjectKind
 from .report import RunReport
@@ -54,6 +55,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except FeedgenError as exc:
             raise FeedgenCliError(exc) from None
+        except SQLAlchemyError as exc:  # the database went away (or refused) mid-command
+            raise FeedgenCliError(SourceError(describe_error(exc))) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -17,6 +17,9 @@ from string import Formatter
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from .errors import ConfigError
 from .model import FeedOptions
 
@@ -158,6 +161,16 @@ def _database_url(value: Any) -> str:
     text = _text(value)
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", text):
         raise ValueError("expected sqlite:///path or postgresql://user@host/db")
+    try:
+        port = make_url(text).port
+    except ValueError:  # SQLAlchemy's int() of the port; its message may quote the password
+        raise ValueError(
+            "the port is not a number: expected postgresql://user@host:5432/db"
+        ) from None
+    except ArgumentError:
+        raise ValueError("not a database URL: expected postgresql://user@host/db") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"the port must be from 1 to 65535, got {port}")
     return text
 
 

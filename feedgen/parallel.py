@@ -53,12 +53,14 @@ def build_chunks(
 
 def _start(config: Config, now: datetime, log_level: int) -> None:
     global _builder
+    from .app import setup_logging
     from .build import Builder
     from .db import open_engine
     from .storage import open_storage
 
-    logging.basicConfig(
-        level=log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    setup_logging(
+        logging.getLevelName(log_level),
+        "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
     _builder = Builder(open_engine(config.database.url), open_storage(config.storage), config)
     _builder.now = lambda: now  # every process builds for the parent's day

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -281,6 +282,35 @@ def test_a_database_url_without_its_driver_exits_4(
         cli, ["--config", str(config), "build"], env={"FEEDGEN_DATABASE_URL": url}
     )
     assert "database.url" in assert_one_line_error(result, RET_SOURCE)
+
+
+def test_a_database_url_with_a_bad_port_exits_3_naming_the_key(
+    runner: CliRunner, config: Path
+) -> None:
+    result = runner.invoke(
+        cli,
+        ["--config", str(config), "status"],
+        env={"FEEDGEN_DATABASE_URL": "postgresql://u@h:notaport/db"},
+    )
+    message = assert_one_line_error(result, RET_CONFIG)
+    assert message.startswith("Error: config key 'database.url': the port is not a number")
+
+
+def test_a_database_lost_mid_command_exits_4_in_one_line_without_a_token(
+    runner: CliRunner, config: Path, anna: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = feed_url(invoke(runner, config, "feed", "issue", "--user", str(anna)))[-47:-4]
+
+    def lost(_builder: object) -> None:
+        raise sa.exc.OperationalError(
+            "UPDATE feedgen_builds SET object_key=?",
+            {"object_key": f"{token}.ics"},
+            sqlite3.OperationalError(f"disk I/O error\nwriting {token}.ics"),
+        )
+
+    monkeypatch.setattr("feedgen.build.Builder.cycle", lost)
+    message = assert_one_line_error(invoke(runner, config, "cycle"), RET_SOURCE)
+    assert message == "Error: database error: disk I/O error"
 
 
 def test_an_unknown_user_exits_6(runner: CliRunner, config: Path, anna: int) -> None:
