@@ -8,6 +8,7 @@ work and a worker that dies mid-batch leaves its feeds dirty for the next cycle.
 from __future__ import annotations
 
 import logging
+import threading
 import time as clock
 from array import array
 from collections import Counter
@@ -60,12 +61,15 @@ class Builder:
         config: Config,
         purger: Purger | None = None,
         now: Callable[[], datetime] = utc_now,
+        stop: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.storage = storage
         self.config = config
         self.purger = purger or NoopPurger()
         self.now = now
+        # Set from another thread (a signal handler) to end a run after the batch in hand.
+        self.stop = stop or threading.Event()
         self.looks = Looks(config.publish)
         self.patcher = Patcher(storage, self.looks, config.publish.max_feed_bytes)
         self._warned: set[int] = set()
@@ -91,6 +95,9 @@ class Builder:
             conn.execute(update(state.builds).values(**state.FULL_BUILD))
         self._delete_queued(report)
         self._build_dirty(report)
+        if report.stopped:  # the feeds left are still dirty: the next cycle builds them
+            report.seconds = clock.perf_counter() - started
+            return report
         with self.engine.connect() as conn:
             owned = [
                 k for f in active_feeds(conn) for k in (object_key(f.token), page_key(f.token))
@@ -116,7 +123,8 @@ class Builder:
             conn.execute(query)
         self._delete_queued(report)
         self._build_dirty(report, only=feed_ids)
-        ensure_robots(self.storage, self.config.cache_control)
+        if not report.stopped:
+            ensure_robots(self.storage, self.config.cache_control)
         report.seconds = clock.perf_counter() - started
         return report
 
@@ -165,7 +173,7 @@ class Builder:
             order = self._build_order(conn, only)
         chunks = list(source.chunks(order, self.config.worker.batch_size))
         if len(chunks) > 1 and parallel.usable(self.config):
-            parallel.build_chunks(self.config, chunks, self.now(), report)
+            parallel.build_chunks(self.config, chunks, self.now(), report, self.stop)
         else:
             self.build_chunks(chunks, report)
 
@@ -181,6 +189,9 @@ class Builder:
         cache = EventCache()
         try:
             for chunk in chunks:
+                if self.stop.is_set():
+                    report.stopped = True
+                    break
                 with self.engine.begin() as conn:
                     rows = self._claim(conn, chunk)
                     if rows:

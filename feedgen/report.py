@@ -19,6 +19,8 @@ class RunReport:
     deleted: int = 0
     changed_activities: int = 0
     seconds: float = 0.0
+    # Stopped before the end (a signal): what was left stays dirty for the next run.
+    stopped: bool = False
     errors: dict[int, str] = field(default_factory=dict)
     skipped_ids: set[int] = field(default_factory=set)
 
@@ -35,6 +37,7 @@ class RunReport:
         self.patched += other.patched
         self.errors.update(other.errors)
         self.skipped_ids |= other.skipped_ids
+        self.stopped |= other.stopped
 
     def summary(self) -> str:
         return (
@@ -43,4 +46,5 @@ class RunReport:
             f"{self.events} events, "
             f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
             f"in {self.seconds:.2f}s"
+            + ("; stopped early, the rest waits for the next run" if self.stopped else "")
         )
