@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,8 +33,10 @@ def setup_logging(level: str, log_format: str = LOG_FORMAT) -> None:
     handler.setFormatter(OneLineFormatter(log_format, tracebacks=level == "DEBUG"))
     logging.basicConfig(level=getattr(logging, level), handlers=[handler])
     # botocore logs every retried request at INFO; keep the worker's log about feeds.
-    for noisy in ("alembic", "botocore", "boto3", "urllib3", "apscheduler"):
+    for noisy in ("alembic", "botocore", "boto3", "urllib3"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, getattr(logging, level)))
+    # A cycle skipped or coalesced behind a long reconcile is the schedule working as meant.
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if level == "DEBUG" else logging.ERROR)
 
 
 class OneLineFormatter(logging.Formatter):
@@ -98,12 +101,15 @@ class App:
             prefix = f"{prefix}/" if prefix else ""
         return open_purger(self.config.cdn, prefix)
 
-    def builder(self) -> Builder:
-        """A builder after checking the CRM tables and feedgen's own schema."""
+    def builder(self, stop: threading.Event | None = None) -> Builder:
+        """A builder after checking the CRM tables and feedgen's own schema.
+
+        Setting ``stop`` ends its runs after the batch in hand.
+        """
         with self.engine.connect() as conn:
             check_schema(conn)
         require_current_schema(self.engine)
-        return Builder(self.engine, self.storage, self.config, self.purger)
+        return Builder(self.engine, self.storage, self.config, self.purger, stop=stop)
 
     def feed_url(self, feed: Feed) -> str:
         return f"{self.config.publish.public_base_url}/{object_key(feed.token)}"

@@ -358,7 +358,7 @@ def worker(app: App) -> None:
     """Run the schedule: a cycle every worker.cycle_minutes, a reconcile at worker.reconcile_at."""
     from jobs.schedule import run_worker
 
-    run_worker(app.builder(), app.config.worker)
+    run_worker(app)
 
 
 @cli.command()

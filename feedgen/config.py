@@ -67,6 +67,7 @@ class WorkerConfig:
     lookback_seconds: int = 600
     batch_size: int = 200
     processes: int = 1
+    stop_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,7 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "lookback_seconds": _int(0, 7 * 24 * 3600),
             "batch_size": _int(1, 100_000),
             "processes": _int(1, 64),
+            "stop_seconds": _int(1, 3600),
         },
     ),
     "logging": (LoggingConfig, {"level": _log_level}),

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
+
+# A redacted key in a failure message ("S3 put of AbCdEf… failed"): one cause for every feed.
+_REDACTED = re.compile(r"[A-Za-z0-9_-]{0,6}…(\.ics|\.html)?")
 
 
 @dataclass
@@ -27,6 +32,11 @@ class RunReport:
     @property
     def skipped_activities(self) -> int:
         return len(self.skipped_ids)
+
+    def causes(self) -> list[tuple[str, int]]:
+        """Why feeds failed, most common first, each with how many: an outage is one cause."""
+        counts = Counter(_REDACTED.sub("…", message) for message in self.errors.values())
+        return counts.most_common()
 
     def merge(self, other: RunReport) -> None:
         """Add the counts of a part of this run (built in another process)."""
