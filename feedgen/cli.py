@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -12,10 +14,21 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import __version__, feeds, migrations
 from .app import App, now_utc, setup_logging
+from .build import Builder
 from .db import describe_error, require_current_schema
-from .errors import ConfigError, FeedgenError, FeedNotFound, SourceError, StateError, StorageError
+from .errors import (
+    Busy,
+    ConfigError,
+    FeedgenError,
+    FeedNotFound,
+    SourceError,
+    StateError,
+    StorageError,
+)
 from .model import ActivityKind, FeedOptions, SubjectKind
 from .report import RunReport
+from .runlock import JOB_WAIT_SECONDS, RunLock
+from .stopping import StopSignals
 
 # Named exit codes: scripts and the worker's supervisor can tell failures apart.
 RET_OK = 0
@@ -26,6 +39,7 @@ RET_SOURCE = 4
 RET_STORAGE = 5
 RET_NOT_FOUND = 6
 RET_STATE = 7
+RET_BUSY = 8
 
 _EXIT_CODES: dict[type[FeedgenError], int] = {
     ConfigError: RET_CONFIG,
@@ -33,6 +47,7 @@ _EXIT_CODES: dict[type[FeedgenError], int] = {
     StorageError: RET_STORAGE,
     FeedNotFound: RET_NOT_FOUND,
     StateError: RET_STATE,
+    Busy: RET_BUSY,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -313,10 +328,35 @@ def feed_options(app: App, /, user_id: int | None, team_id: int | None, **flags:
 
 def _finish(report: RunReport) -> None:
     click.echo(report.summary())
-    for feed_id, message in sorted(report.errors.items())[:20]:
-        click.echo(f"  feed {feed_id}: {message}", err=True)
+    # By cause, not by feed: a store that went away is one line, not one per feed.
+    causes = report.causes()
+    for cause, count in causes[:5]:
+        click.echo(f"  {count} feed(s): {cause}", err=True)
+    if len(causes) > 5:
+        click.echo(f"  and {len(causes) - 5} more cause(s): `feedgen status` lists them", err=True)
     if report.errors:
         sys.exit(RET_FEEDS_FAILED)
+
+
+def _run_job(app: App, kind: str, run: Callable[[Builder], RunReport]) -> None:
+    """Run a build job as a command: on SQLite once no other job runs (a worker's included);
+    Ctrl-C or SIGTERM ends it after the batch in hand, a second one at once."""
+    stop = threading.Event()
+    builder = app.builder(stop=stop)
+    lock = RunLock.for_url(app.config.database.url)
+
+    def waiting(holder: str) -> None:
+        click.echo(f"waiting up to {JOB_WAIT_SECONDS:g} s for {holder}", err=True)
+
+    with StopSignals(stop, app.config.worker.stop_seconds) as signals:
+        exclusive = lock.job(f"`feedgen {kind}`", JOB_WAIT_SECONDS, stop, waiting) if lock else None
+        with exclusive or contextlib.nullcontext():
+            report = run(builder)
+    if signals.received is not None:
+        click.echo(report.summary())
+        click.echo(f"stopped by {signals.received.name}", err=True)
+        sys.exit(signals.exit_code)
+    _finish(report)
 
 
 @cli.command()
@@ -326,13 +366,16 @@ def _finish(report: RunReport) -> None:
 @handle_errors
 def build(app: App, user_id: int | None, team_id: int | None, force: bool) -> None:
     """Build every feed now (or one subject's with --user/--team)."""
-    builder = app.builder()
-    feed_ids = None
-    if user_id is not None or team_id is not None:
-        kind, subject_id = _subject(user_id, team_id)
-        with app.engine.connect() as conn:
-            feed_ids = [feeds.get_feed(conn, kind, subject_id).id]
-    _finish(builder.build(feed_ids, force=force))
+    subject = None if user_id is None and team_id is None else _subject(user_id, team_id)
+
+    def run(builder: Builder) -> RunReport:
+        feed_ids = None
+        if subject is not None:
+            with app.engine.connect() as conn:
+                feed_ids = [feeds.get_feed(conn, *subject).id]
+        return builder.build(feed_ids, force=force)
+
+    _run_job(app, "build", run)
 
 
 @cli.command()
@@ -340,7 +383,7 @@ def build(app: App, user_id: int | None, team_id: int | None, force: bool) -> No
 @handle_errors
 def cycle(app: App) -> None:
     """Run one cycle now: rebuild the feeds that changed since the last one."""
-    _finish(app.builder().cycle())
+    _run_job(app, "cycle", Builder.cycle)
 
 
 @cli.command()
@@ -348,7 +391,7 @@ def cycle(app: App) -> None:
 @handle_errors
 def reconcile(app: App) -> None:
     """Rebuild and compare every feed, delete objects no active feed owns (the nightly job)."""
-    _finish(app.builder().reconcile())
+    _run_job(app, "reconcile", Builder.reconcile)
 
 
 @cli.command()

@@ -6,7 +6,8 @@
     ├── StateError       feedgen's own tables are missing, outdated or inconsistent
     ├── FeedNotFound     no active feed or user matches what was asked for
     ├── RenderError      an activity cannot be rendered
-    └── StorageError     the object store refused or failed an operation
+    ├── StorageError     the object store refused or failed an operation
+    └── Busy             another worker or job holds the SQLite database
 
 Every message says what is wrong and, where it can, what to do about it. Messages never hold a
 whole token (see ``tokens.redact``).
@@ -51,3 +52,7 @@ class RenderError(FeedgenError):
 
 class StorageError(FeedgenError):
     """Raised when the object store refuses or fails an operation."""
+
+
+class Busy(FeedgenError):
+    """Raised when another feedgen process holds a SQLite database's run lock (``runlock``)."""

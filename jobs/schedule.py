@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import nullcontext
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -21,6 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feedgen.app import App
 from feedgen.config import WorkerConfig
+from feedgen.runlock import RunLock
 from feedgen.stopping import StopSignals
 
 from .tasks import Jobs
@@ -56,10 +58,12 @@ def run_worker(app: App) -> None:
     """Run the schedule until SIGTERM or SIGINT; return once the running job has ended."""
     config = app.config.worker
     stop = threading.Event()
-    # Installed before anything else: a signal during start-up stops the worker as cleanly.
-    with StopSignals(stop, config.stop_seconds) as signals:
+    lock = RunLock.for_url(app.config.database.url)  # SQLite: one worker, one job at a time
+    signals = StopSignals(stop, config.stop_seconds)
+    # Installed before the rest: a signal during start-up stops the worker as cleanly.
+    with lock.worker() if lock else nullcontext(), signals:
         builder = app.builder(stop=stop)
-        scheduler = make_scheduler(Jobs(builder, config), config)
+        scheduler = make_scheduler(Jobs(builder, config, lock=lock), config)
         if not stop.is_set():
             scheduler.start()
             log.info(

@@ -12,11 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from feedgen.app import describe_failure
 from feedgen.build import Builder
 from feedgen.config import WorkerConfig
+from feedgen.errors import Busy
 from feedgen.report import RunReport
+from feedgen.runlock import RunLock
 
 log = logging.getLogger("feedgen.worker")
 
@@ -33,8 +36,10 @@ class Jobs:
         builder: Builder,
         config: WorkerConfig,
         clock: Callable[[], float] = time.monotonic,
+        lock: RunLock | None = None,
     ) -> None:
         self.builder = builder
+        self.lock = lock
         self.interval = config.cycle_minutes * 60
         self.clock = clock
         self.failures = 0  # jobs failed in a row
@@ -54,7 +59,11 @@ class Jobs:
             return None
         started = self.clock()
         try:
-            report = job()
+            with self.lock.job(f"the worker's {name}") if self.lock else nullcontext():
+                report = job()
+        except Busy as exc:  # a command runs a job on this SQLite database: it does the work
+            log.info("%s skipped: %s", name, exc)
+            return None
         except Exception as exc:  # the schedule must go on; the next job repairs
             log.debug("%s failed", name, exc_info=True)
             self._failed(started)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from click.testing import CliRunner, Result  # noqa: E402
 
 from feedgen import crm, render, state  # noqa: E402
 from feedgen.cli import (  # noqa: E402
+    RET_BUSY,
     RET_CONFIG,
     RET_NOT_FOUND,
     RET_OK,
@@ -26,6 +28,7 @@ from feedgen.cli import (  # noqa: E402
     RET_USAGE,
     cli,
 )
+from feedgen.runlock import RunLock  # noqa: E402
 from tests.conftest import NOW  # noqa: E402
 from tests.factories import Crm  # noqa: E402
 from tests.parsers import parse_all  # noqa: E402
@@ -311,6 +314,36 @@ def test_a_database_lost_mid_command_exits_4_in_one_line_without_a_token(
     monkeypatch.setattr("feedgen.build.Builder.cycle", lost)
     message = assert_one_line_error(invoke(runner, config, "cycle"), RET_SOURCE)
     assert message == "Error: database error: disk I/O error"
+
+
+def test_a_cycle_while_another_job_holds_the_sqlite_database_exits_8_naming_it(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("feedgen.cli.JOB_WAIT_SECONDS", 0.3)
+    lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    assert lock is not None
+    with lock.job("the worker's reconcile"):
+        result = invoke(runner, config, "cycle")
+    assert result.exit_code == RET_BUSY
+    waiting, error = result.output.strip().splitlines()
+    assert waiting.startswith("waiting up to 0.3 s for the worker's reconcile (pid ")
+    assert error.startswith("Error: the worker's reconcile (pid ")
+    assert error.endswith("holds this SQLite database after 0.3 s; run this again later")
+
+
+def test_a_cycle_runs_once_the_running_job_ends(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path
+) -> None:
+    lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    assert lock is not None
+    holding = lock.job("the worker's cycle")
+    holding.__enter__()
+    threading.Timer(0.5, holding.__exit__, args=(None, None, None)).start()
+    result = invoke(runner, config, "cycle")
+    assert result.exit_code == RET_OK
+    waiting, summary = result.output.strip().splitlines()
+    assert waiting.startswith("waiting up to 30 s for the worker's cycle (pid ")
+    assert summary.startswith("cycle: ")
 
 
 def test_an_unknown_user_exits_6(runner: CliRunner, config: Path, anna: int) -> None:

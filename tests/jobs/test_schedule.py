@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from datetime import time as clock_time
+from pathlib import Path
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
@@ -13,6 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from feedgen.config import WorkerConfig
 from feedgen.errors import StorageError
 from feedgen.report import RunReport
+from feedgen.runlock import RunLock
 from feedgen.tokens import new_token, redact
 from jobs.schedule import make_scheduler
 from jobs.tasks import Jobs
@@ -162,3 +164,18 @@ def test_a_reconcile_runs_even_while_cycles_back_off(
     builder.outcome = None
     clock.now += 1
     assert jobs.reconcile() is not None
+
+
+def test_a_job_is_skipped_in_one_line_while_a_command_holds_the_sqlite_database(
+    builder: FakeBuilder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    jobs = Jobs(builder, CONFIG, lock=lock)  # type: ignore[arg-type]
+    assert lock is not None
+    with lock.job("`feedgen build`"):
+        assert jobs.cycle() is None
+    [line] = lines(caplog)
+    assert line.getMessage().startswith("cycle skipped: `feedgen build` (pid ")
+    assert builder.calls == [] and jobs.failures == 0
+    assert jobs.cycle() is not None
