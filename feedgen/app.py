@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
@@ -13,6 +14,7 @@ from functools import cached_property
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from . import liveness, runlock
 from .build import Builder
 from .cdn import Purger, open_purger
 from .config import CONFIG_ENV, Config, load_config
@@ -20,7 +22,10 @@ from .db import describe_error, open_engine, require_current_schema
 from .errors import FeedgenError
 from .feeds import object_key, page_key
 from .model import Feed
+from .report import RunReport
+from .runlock import RunLock
 from .source import check_schema
+from .stopping import StopSignals
 from .storage import Storage, open_storage
 from .subscribe import SubscribeLinks, subscribe_links
 from .tokens import scrub
@@ -110,6 +115,29 @@ class App:
             check_schema(conn)
         require_current_schema(self.engine)
         return Builder(self.engine, self.storage, self.config, self.purger, stop=stop)
+
+    def run_job(
+        self, kind: str, run: Callable[[Builder], RunReport], waiting: Callable[[str], None]
+    ) -> tuple[RunReport, StopSignals]:
+        """Run a build job for a command, and record it for ``feedgen status``.
+
+        On SQLite it runs once no other job does (a worker's included), waiting up to
+        ``runlock.JOB_WAIT_SECONDS`` and telling ``waiting`` whom for. SIGTERM or Ctrl-C ends it
+        after the batch in hand (the returned signals say which came), a second one at once.
+        """
+        stop = threading.Event()
+        builder = self.builder(stop=stop)
+        lock = RunLock.for_url(self.config.database.url)
+        wait = runlock.JOB_WAIT_SECONDS
+        exclusive = lock.job(f"`feedgen {kind}`", wait, stop, waiting) if lock else None
+        signals = StopSignals(stop, self.config.worker.stop_seconds)
+        with signals, exclusive or nullcontext():
+            started_at = now_utc()
+            report = run(builder)
+        run_record = liveness.Run.of(report, started_at)
+        with suppress(SQLAlchemyError), self.engine.begin() as conn:  # the run itself went well
+            liveness.record_run(conn, run_record, liveness.command_runner())
+        return report, signals
 
     def feed_url(self, feed: Feed) -> str:
         return f"{self.config.publish.public_base_url}/{object_key(feed.token)}"

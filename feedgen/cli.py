@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import sys
-import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import __version__, feeds, migrations
+from . import __version__, feeds, liveness, migrations, runlock
 from .app import App, now_utc, setup_logging
 from .build import Builder
 from .db import describe_error, require_current_schema
@@ -27,8 +25,6 @@ from .errors import (
 )
 from .model import ActivityKind, FeedOptions, SubjectKind
 from .report import RunReport
-from .runlock import JOB_WAIT_SECONDS, RunLock
-from .stopping import StopSignals
 
 # Named exit codes: scripts and the worker's supervisor can tell failures apart.
 RET_OK = 0
@@ -339,19 +335,10 @@ def _finish(report: RunReport) -> None:
 
 
 def _run_job(app: App, kind: str, run: Callable[[Builder], RunReport]) -> None:
-    """Run a build job as a command: on SQLite once no other job runs (a worker's included);
-    Ctrl-C or SIGTERM ends it after the batch in hand, a second one at once."""
-    stop = threading.Event()
-    builder = app.builder(stop=stop)
-    lock = RunLock.for_url(app.config.database.url)
-
     def waiting(holder: str) -> None:
-        click.echo(f"waiting up to {JOB_WAIT_SECONDS:g} s for {holder}", err=True)
+        click.echo(f"waiting up to {runlock.JOB_WAIT_SECONDS:g} s for {holder}", err=True)
 
-    with StopSignals(stop, app.config.worker.stop_seconds) as signals:
-        exclusive = lock.job(f"`feedgen {kind}`", JOB_WAIT_SECONDS, stop, waiting) if lock else None
-        with exclusive or contextlib.nullcontext():
-            report = run(builder)
+    report, signals = app.run_job(kind, run, waiting)
     if signals.received is not None:
         click.echo(report.summary())
         click.echo(f"stopped by {signals.received.name}", err=True)
@@ -417,8 +404,11 @@ def status(app: App, limit: int) -> None:
     require()
     with app.engine.connect() as conn:
         summary, rows = feed_status(conn, limit)
+        workers_and_runs = liveness.status_lines(conn, now_utc())
     click.echo(summary)
     click.echo(f"serialiser: {SERIALISER}")
+    for line in workers_and_runs:
+        click.echo(line)
     for row in rows:
         click.echo("")
         click.echo(f"{row.subject}: {row.events} events, {row.size} bytes, built {row.built_at}")

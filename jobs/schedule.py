@@ -22,6 +22,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feedgen.app import App
 from feedgen.config import WorkerConfig
+from feedgen.liveness import Heartbeat
 from feedgen.runlock import RunLock
 from feedgen.stopping import StopSignals
 
@@ -63,7 +64,9 @@ def run_worker(app: App) -> None:
     # Installed before the rest: a signal during start-up stops the worker as cleanly.
     with lock.worker() if lock else nullcontext(), signals:
         builder = app.builder(stop=stop)
-        scheduler = make_scheduler(Jobs(builder, config, lock=lock), config)
+        heartbeat = Heartbeat(app.engine)
+        heartbeat.start()
+        scheduler = make_scheduler(Jobs(builder, config, lock=lock, heartbeat=heartbeat), config)
         if not stop.is_set():
             scheduler.start()
             log.info(
@@ -81,4 +84,5 @@ def run_worker(app: App) -> None:
         )
         if scheduler.running:
             scheduler.shutdown(wait=True)
+        heartbeat.stop()
     log.info("worker stopped")

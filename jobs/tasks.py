@@ -18,6 +18,7 @@ from feedgen.app import describe_failure
 from feedgen.build import Builder
 from feedgen.config import WorkerConfig
 from feedgen.errors import Busy
+from feedgen.liveness import Heartbeat, Run, utc_now
 from feedgen.report import RunReport
 from feedgen.runlock import RunLock
 
@@ -37,9 +38,11 @@ class Jobs:
         config: WorkerConfig,
         clock: Callable[[], float] = time.monotonic,
         lock: RunLock | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         self.builder = builder
         self.lock = lock
+        self.heartbeat = heartbeat
         self.interval = config.cycle_minutes * 60
         self.clock = clock
         self.failures = 0  # jobs failed in a row
@@ -57,9 +60,11 @@ class Jobs:
     def _run(self, name: str, job: Callable[[], RunReport]) -> RunReport | None:
         if self.builder.stop.is_set():  # queued behind the job that was running at the signal
             return None
-        started = self.clock()
+        started, started_at = self.clock(), utc_now()
         try:
             with self.lock.job(f"the worker's {name}") if self.lock else nullcontext():
+                if self.heartbeat:
+                    self.heartbeat.job_started(name)
                 report = job()
         except Busy as exc:  # a command runs a job on this SQLite database: it does the work
             log.info("%s skipped: %s", name, exc)
@@ -67,13 +72,11 @@ class Jobs:
         except Exception as exc:  # the schedule must go on; the next job repairs
             log.debug("%s failed", name, exc_info=True)
             self._failed(started)
-            log.warning(
-                "%s failed after %.1fs: %s (%s)",
-                name,
-                self.clock() - started,
-                describe_failure(exc),
-                self._next_try(),
-            )
+            seconds, cause = self.clock() - started, describe_failure(exc)
+            log.warning("%s failed after %.1fs: %s (%s)", name, seconds, cause, self._next_try())
+            if self.heartbeat:
+                failed = Run(name, started_at, seconds, outcome="failed", error=cause)
+                self.heartbeat.job_finished(failed)
             return None
         recovered = ""
         if report.errors and report.feeds_built == 0:
@@ -82,6 +85,8 @@ class Jobs:
             recovered = f" (back after {self.failures} failed job(s))"
             self.failures, self.resume_at = 0, 0.0
         self._log(report, recovered)
+        if self.heartbeat:
+            self.heartbeat.job_finished(Run.of(report, started_at))
         return report
 
     def _failed(self, started: float) -> None:

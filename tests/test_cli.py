@@ -232,6 +232,17 @@ def test_status_says_which_serialiser_renders(runner: CliRunner, config: Path, a
 # --- errors -----------------------------------------------------------------------------------
 
 
+def test_status_lists_the_last_runs_and_the_workers_seen(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    assert invoke(runner, config, "feed", "issue", "--user", str(anna)).exit_code == RET_OK
+    assert invoke(runner, config, "cycle").exit_code == RET_OK
+    output = invoke(runner, config, "status").output
+    assert "workers: none (seen in the last 24 h)" in output
+    runs = output[output.index("last runs:") :].splitlines()
+    assert "  cycle " in runs[1] and "built 1, uploaded 2, failed 0  ok  (command on " in runs[1]
+
+
 def test_a_missing_config_file_exits_3(runner: CliRunner, tmp_path: Path) -> None:
     result = invoke(runner, tmp_path / "nowhere.toml", "build")
     assert "no such file" in assert_one_line_error(result, RET_CONFIG)
@@ -319,7 +330,7 @@ def test_a_database_lost_mid_command_exits_4_in_one_line_without_a_token(
 def test_a_cycle_while_another_job_holds_the_sqlite_database_exits_8_naming_it(
     runner: CliRunner, config: Path, anna: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("feedgen.cli.JOB_WAIT_SECONDS", 0.3)
+    monkeypatch.setattr("feedgen.runlock.JOB_WAIT_SECONDS", 0.3)
     lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
     assert lock is not None
     with lock.job("the worker's reconcile"):

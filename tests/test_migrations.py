@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from feedgen import migrations, state
 from feedgen.feeds import issue_feed
@@ -47,3 +49,14 @@ def test_a_new_feed_waits_for_a_full_build(engine: sa.Engine) -> None:
         b = state.builds
         row = conn.execute(sa.select(b).where(b.c.feed_id == feed.id)).one()
     assert (row.dirty, row.pending_ids) == (True, None)
+
+
+def test_the_migrations_create_the_tables_state_describes(engine: sa.Engine) -> None:
+    def ours(name: str | None, type_: str, _parents: object) -> bool:
+        return type_ != "table" or (name or "").startswith("feedgen_") and (
+            name != migrations.VERSION_TABLE
+        )
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_name": ours})
+        assert compare_metadata(context, state.metadata) == []

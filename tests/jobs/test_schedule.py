@@ -13,6 +13,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feedgen.config import WorkerConfig
 from feedgen.errors import StorageError
+from feedgen.liveness import Run
 from feedgen.report import RunReport
 from feedgen.runlock import RunLock
 from feedgen.tokens import new_token, redact
@@ -179,3 +180,32 @@ def test_a_job_is_skipped_in_one_line_while_a_command_holds_the_sqlite_database(
     assert line.getMessage().startswith("cycle skipped: `feedgen build` (pid ")
     assert builder.calls == [] and jobs.failures == 0
     assert jobs.cycle() is not None
+
+
+class FakeHeartbeat:
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.finished: list[Run] = []
+
+    def job_started(self, kind: str) -> None:
+        self.started.append(kind)
+
+    def job_finished(self, run: Run) -> None:
+        self.finished.append(run)
+
+
+def test_each_job_is_recorded_with_its_outcome(builder: FakeBuilder) -> None:
+    heartbeat = FakeHeartbeat()
+    jobs = Jobs(builder, CONFIG, heartbeat=heartbeat)  # type: ignore[arg-type]
+    builder.outcome = RuntimeError("database went away")
+    jobs.cycle()
+    builder.outcome = None
+    jobs.reconcile()
+    assert heartbeat.started == ["cycle", "reconcile"]
+    failed, ok = heartbeat.finished
+    assert (failed.kind, failed.outcome, failed.error) == (
+        "cycle",
+        "failed",
+        "RuntimeError: database went away",
+    )
+    assert (ok.kind, ok.outcome, ok.built) == ("reconcile", "ok", 3)
