@@ -396,7 +396,7 @@ def worker(app: App) -> None:
 @pass_app
 @handle_errors
 def status(app: App, limit: int) -> None:
-    """Show feeds, their last build and failures."""
+    """Show feeds, their last build and failures, the workers seen and the last runs."""
     from .render import SERIALISER
     from .status import feed_status
 

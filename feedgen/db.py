@@ -33,6 +33,15 @@ def open_engine(url: str) -> Engine:
         options["connect_args"] = {"timeout": 30, "cached_statements": SQLITE_CACHED_STATEMENTS}
     else:
         options["pool_pre_ping"] = True
+        # No thread waits for ever on a database that went silent: connecting gives up after
+        # 10 s, and TCP keepalives find a connection whose server vanished within about a minute.
+        options["connect_args"] = {
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
     try:
         engine = create_engine(parsed, **options)
     except (ImportError, NoSuchModuleError, ArgumentError) as exc:

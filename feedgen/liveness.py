@@ -153,7 +153,7 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._done.set()
-        self._thread.join(timeout=self.interval)
+        self._thread.join(timeout=5)  # mid-write on a slow database: the stop does not wait
         self._write(job=None, job_started_at=None, stopped_at=self.clock())
 
     def beat(self) -> None:
