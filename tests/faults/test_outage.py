@@ -13,6 +13,7 @@ import pytest
 from feedgen.cli import RET_SOURCE
 from tests.faults.conftest import MakeDeployment, PgDatabase
 from tests.support.deployment import Deployment
+from tests.support.gate import Gate
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -30,14 +31,15 @@ def assert_no_token(deployment: Deployment, *outputs: str) -> None:
 
 
 def test_a_cycle_that_loses_the_database_exits_4_in_one_line(
-    make_pg: MakeDeployment, pg_database: PgDatabase
+    make_pg: MakeDeployment, pg_database: PgDatabase, gate: Gate
 ) -> None:
     deployment = make_pg()
-    assert deployment.feedgen("build").returncode == 0
     deployment.rename_users()
+    gate.close()
     command = deployment.start("cycle", name="cycle")
-    command.wait_for(deployment.renamed_feeds, "a feed rebuilt by the cycle")
+    gate.wait_held()  # mid-batch: its uploads wait while the database goes away
     with pg_database.away():
+        gate.open()
         code = command.process.wait(timeout=60)
     output = command.log
     assert code == RET_SOURCE, output
@@ -50,15 +52,16 @@ def test_a_cycle_that_loses_the_database_exits_4_in_one_line(
 
 
 def test_a_worker_rides_out_a_database_outage_and_repairs_after_it(
-    make_pg: MakeDeployment, pg_database: PgDatabase
+    make_pg: MakeDeployment, pg_database: PgDatabase, gate: Gate
 ) -> None:
     deployment = make_pg(cycle_minutes=0.1)
-    assert deployment.feedgen("build").returncode == 0
     worker = deployment.start_worker()
     worker.wait_for_line("INFO feedgen.worker: cycle: ")
+    gate.close()
     deployment.rename_users()
-    worker.wait_for(deployment.renamed_feeds, "a feed rebuilt by a scheduled cycle")
+    gate.wait_held()  # a scheduled cycle is in its first batch
     with pg_database.away():
+        gate.open()
         worker.wait_for_line("WARNING feedgen.worker: cycle failed")
         time.sleep(8)  # a cycle interval or two without the database
     worker.wait_for_line("(back after", timeout=120)

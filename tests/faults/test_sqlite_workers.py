@@ -9,6 +9,7 @@ import pytest
 
 from feedgen.cli import RET_BUSY
 from tests.faults.conftest import MakeDeployment
+from tests.support.gate import Gate
 
 pytestmark = pytest.mark.slow
 
@@ -40,16 +41,16 @@ def test_a_worker_can_start_once_the_first_has_gone(make_sqlite: MakeDeployment)
 
 
 def test_a_cycle_command_waits_for_the_workers_job_and_builds_nothing_twice(
-    make_sqlite: MakeDeployment,
+    make_sqlite: MakeDeployment, gate: Gate
 ) -> None:
-    deployment = make_sqlite()
+    deployment = make_sqlite(s3=True)
     deployment.rename_users()
+    gate.close()
     worker = deployment.start_worker()
-    worker.wait_for(deployment.renamed_feeds, "a feed rebuilt by the worker's cycle")
-    worker.signal(signal.SIGSTOP)  # a slow cycle, holding the job lock
+    gate.wait_held()  # the worker's cycle is in its first batch, holding the job lock
     command = deployment.start("cycle", name="command")
     command.wait_for_line(f"waiting up to 30 s for the worker's cycle (pid {worker.process.pid} ")
-    worker.signal(signal.SIGCONT)
+    gate.open()
     assert command.process.wait(timeout=120) == 0, command.log
     assert "cycle: 0 feed(s) built" in command.log  # the worker built them all, once
     assert f"cycle: {len(deployment.tokens())} feed(s) built" in worker.log

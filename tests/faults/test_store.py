@@ -4,96 +4,60 @@ worker.stop_seconds, and the next cycle repairs."""
 
 from __future__ import annotations
 
+import re
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 
 import pytest
 
 from tests.faults.conftest import MakeDeployment
-from tests.support.deployment import Deployment
-from tests.support.moto_server import moto_server_process
+from tests.support.gate import Gate
 
 pytestmark = pytest.mark.slow
 
-BUCKET = "feeds-faults"
-AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_CONFIG_FILE": "/nonexistent",
-    "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-}
 
-
-@pytest.fixture
-def moto(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    for name, value in AWS.items():
-        monkeypatch.setenv(name, value)
-    with moto_server_process() as server:
-        yield server
-
-
-def on_s3(make_sqlite: MakeDeployment, endpoint: str, **worker: object) -> Deployment:
-    """A new deployment publishing to a bucket of the moto server."""
-    deployment = make_sqlite(
-        storage_url=f"s3://{BUCKET}/feeds",
-        new=True,
-        storage_keys={"region": "us-east-1", "endpoint_url": endpoint},
-        env=AWS,
-        **worker,
-    )
-    deployment.storage.client.create_bucket(Bucket=BUCKET)  # type: ignore[attr-defined]
-    return deployment
-
-
-def test_uploads_wait_out_a_stalled_store(
-    make_sqlite: MakeDeployment, moto: tuple[str, subprocess.Popen[bytes]]
-) -> None:
-    endpoint, server = moto
-    deployment = on_s3(make_sqlite, endpoint)
+def test_uploads_wait_out_a_stalled_store(make_sqlite: MakeDeployment, gate: Gate) -> None:
+    deployment = make_sqlite(s3=True, new=True)
+    gate.close()
     worker = deployment.start_worker()
-    worker.wait_for(deployment.objects, "a first feed in the bucket")
-    server.send_signal(signal.SIGSTOP)
+    gate.wait_held()
     time.sleep(3)
-    server.send_signal(signal.SIGCONT)
+    gate.open()
     worker.wait_for_line("INFO feedgen.worker: cycle: ", timeout=120)
-    line = next(x for x in worker.log.splitlines() if "feedgen.worker: cycle: " in x)
-    assert ", 0 failed," in line
-    assert float(line.rpartition(" in ")[2].rstrip("s")) >= 3  # the cycle waited out the stall
+    line = re.search(r"INFO feedgen\.worker: cycle: .*", worker.log)
+    assert line and ", 0 failed," in line[0]
+    assert float(line[0].rpartition(" in ")[2].rstrip("s")) >= 3  # it waited out the stall
     assert worker.stopped_within(signal.SIGTERM, timeout=30)[0] == 0
     assert deployment.differences() == []
 
 
 def test_a_second_signal_ends_a_stop_that_waits_for_a_stalled_store(
-    make_sqlite: MakeDeployment, moto: tuple[str, subprocess.Popen[bytes]]
+    make_sqlite: MakeDeployment, gate: Gate
 ) -> None:
-    endpoint, server = moto
-    deployment = on_s3(make_sqlite, endpoint)
+    deployment = make_sqlite(s3=True, new=True)
+    gate.close()
     worker = deployment.start_worker()
-    worker.wait_for(deployment.objects, "a first feed in the bucket")
-    server.send_signal(signal.SIGSTOP)
+    gate.wait_held()
     worker.signal(signal.SIGTERM)
     worker.wait_for_line("SIGTERM: stopping after the batch in hand")
     code, seconds = worker.stopped_within(signal.SIGTERM, timeout=30)
     assert code == 128 + signal.SIGTERM and seconds < 10, worker.log
     assert "second signal (SIGTERM): exiting at once with 143" in worker.log
-    server.send_signal(signal.SIGCONT)
+    gate.open()
     assert deployment.feedgen("cycle").returncode == 0
     assert deployment.differences() == []
 
 
 def test_a_stop_longer_than_stop_seconds_ends_at_once(
-    make_sqlite: MakeDeployment, moto: tuple[str, subprocess.Popen[bytes]]
+    make_sqlite: MakeDeployment, gate: Gate
 ) -> None:
-    endpoint, server = moto
-    deployment = on_s3(make_sqlite, endpoint, stop_seconds=2)
+    deployment = make_sqlite(s3=True, new=True, stop_seconds=2)
+    gate.close()
     worker = deployment.start_worker()
-    worker.wait_for(deployment.objects, "a first feed in the bucket")
-    server.send_signal(signal.SIGSTOP)
+    gate.wait_held()
     code, seconds = worker.stopped_within(signal.SIGINT, timeout=30)
     assert code == 128 + signal.SIGINT and 2 <= seconds < 10, worker.log
     assert "the stop took longer than 2 s: exiting at once with 130" in worker.log
-    server.send_signal(signal.SIGCONT)
+    gate.open()
     assert deployment.feedgen("cycle").returncode == 0
     assert deployment.differences() == []

@@ -23,8 +23,8 @@ from feedgen.storage import Storage, open_storage
 from tests.support.clean import differences
 
 ROOT = Path(__file__).resolve().parents[2]
-# A demo CRM whose full rebuild takes 21 batches of 5 feeds: long enough to stop midway.
-DEMO = ("--users", "100", "--teams", "4", "--activities-per-user", "30")
+# A small demo CRM: a full rebuild is 7 batches of 5 feeds.
+DEMO = ("--users", "30", "--teams", "2", "--activities-per-user", "20")
 RENAMED = " (renamed)"
 
 
@@ -32,11 +32,12 @@ RENAMED = " (renamed)"
 class Deployment:
     root: Path
     database_url: str
-    storage_url: str
+    storage_url: str = ""
     worker: dict[str, object] = field(default_factory=dict)
     storage_keys: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
+    renamed_at: int = 0
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -113,6 +114,7 @@ class Deployment:
 
     def rename_users(self) -> None:
         """Rename every user, as a CRM import would: the next cycle rebuilds every feed."""
+        self.renamed_at = time.time_ns()
         with self.engine.begin() as conn:
             conn.execute(sa.text(f"UPDATE users SET name = name || '{RENAMED}'"))
 
@@ -126,6 +128,14 @@ class Deployment:
     def renamed_feeds(self) -> int:
         return sum(RENAMED.encode() in (self.storage.get(k) or b"") for k in self.objects())
 
+    def rebuilt(self) -> bool:
+        """Whether a feed was written since ``rename_users`` (a file store): cheap to poll."""
+        folder = Path(self.config.storage.url.removeprefix("file://"))
+        with os.scandir(folder) as entries:
+            return any(
+                e.name.endswith(".ics") and e.stat().st_mtime_ns > self.renamed_at for e in entries
+            )
+
     def differences(self) -> list[str]:
         """How the store differs from a clean build of today's feeds; empty when it is one."""
         now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
@@ -136,13 +146,20 @@ class Deployment:
 class Process:
     process: subprocess.Popen[bytes]
     log_path: Path
+    frozen: bool = False
 
     @property
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
-    def wait_for(self, ready: Callable[[], object], what: str, timeout: float = 60) -> None:
-        """Poll until ``ready()`` is true; fail naming ``what`` if the process ends first."""
+    def wait_for(
+        self, ready: Callable[[], object], what: str, timeout: float = 60, freeze: bool = False
+    ) -> None:
+        """Poll until ``ready()`` is true; fail naming ``what`` if the process ends first.
+
+        ``freeze`` stops the process (SIGSTOP) the moment it is: whatever it was doing is still
+        under way when the test sends its signal, however slow the test machine.
+        """
         deadline = time.monotonic() + timeout
         while not ready():
             if self.process.poll() is not None:
@@ -150,7 +167,15 @@ class Process:
                 raise AssertionError(f"exited ({code}) before {what}:\n{self.log}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {what} within {timeout:g} s:\n{self.log}")
-            time.sleep(0.05)
+            time.sleep(0.02)
+        if freeze:
+            self.process.send_signal(signal.SIGSTOP)
+            self.frozen = True
+
+    def thaw(self) -> None:
+        if self.frozen:
+            self.process.send_signal(signal.SIGCONT)
+            self.frozen = False
 
     def wait_for_line(self, text: str, timeout: float = 60) -> None:
         self.wait_for(lambda: text in self.log, repr(text), timeout)
@@ -162,6 +187,7 @@ class Process:
         """Send ``number``; return the exit code and the seconds it took to exit."""
         sent = time.monotonic()
         self.process.send_signal(number)
+        self.thaw()  # a stopped process takes the signal when it goes on
         try:
             code = self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
