@@ -32,6 +32,7 @@ HEARTBEAT_SECONDS = 30.0
 SILENT_AFTER = timedelta(minutes=2)
 # Workers seen within this are listed; rows and runs older than the KEEP_ ones are deleted.
 SHOWN_FOR = timedelta(hours=24)
+STOPPED_SHOWN = 5
 KEEP_WORKERS = timedelta(days=7)
 KEEP_RUNS = timedelta(days=30)
 # Runs waiting for the database: the latest ones are kept, an outage of days loses the oldest.
@@ -203,7 +204,14 @@ def status_lines(conn: Connection, now: datetime, runs: int = 10) -> list[str]:
         if name in states
     )
     lines = [f"workers: {counts or 'none'} (seen in the last {_ago(SHOWN_FOR)})"]
-    lines += [f"  {_worker_line(row, name, now)}" for row, name in zip(rows, states, strict=True)]
+    # Every worker that may still run; of those that stopped (restarts), the latest few.
+    stopped = 0
+    for row, name in zip(rows, states, strict=True):
+        stopped += name == "stopped"
+        if name != "stopped" or stopped <= STOPPED_SHOWN:
+            lines.append(f"  {_worker_line(row, name, now)}")
+    if stopped > STOPPED_SHOWN:
+        lines.append(f"  and {stopped - STOPPED_SHOWN} more that stopped")
     r = state.runs
     last = conn.execute(select(r).order_by(r.c.started_at.desc(), r.c.id.desc()).limit(runs)).all()
     lines.append(f"last runs: {'none yet' if not last else ''}".rstrip())

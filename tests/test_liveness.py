@@ -9,7 +9,14 @@ import pytest
 import sqlalchemy as sa
 
 from feedgen import state
-from feedgen.liveness import KEEP_RUNS, Heartbeat, Run, record_run, status_lines
+from feedgen.liveness import (
+    KEEP_RUNS,
+    STOPPED_SHOWN,
+    Heartbeat,
+    Run,
+    record_run,
+    status_lines,
+)
 from feedgen.report import RunReport
 from tests.conftest import NOW
 
@@ -167,3 +174,17 @@ def test_old_runs_and_workers_are_forgotten_when_a_worker_starts(
 def test_a_report_becomes_a_run(report: RunReport, outcome: str, error: str | None) -> None:
     run = Run.of(report, NOW)
     assert (run.outcome, run.error) == (outcome, error)
+
+
+def test_of_the_workers_that_stopped_only_the_latest_few_are_listed(
+    engine: sa.Engine, clock: Clock
+) -> None:
+    for minute in range(STOPPED_SHOWN + 3):
+        clock.now = NOW + timedelta(minutes=minute)
+        restarted = Heartbeat(engine, clock=clock, interval=3600)
+        restarted.start()
+        restarted.stop()
+    found = worker_lines(engine, clock.now)
+    assert found[0] == f"workers: {STOPPED_SHOWN + 3} stopped (seen in the last 24 h)"
+    assert len(found) == 1 + STOPPED_SHOWN + 1 and found[-1] == "  and 3 more that stopped"
+    assert found[1].endswith(f"stopped at 2026-11-24 09:{30 + STOPPED_SHOWN + 2}:00 UTC")
