@@ -69,6 +69,8 @@ class RunLock:
         ``stop`` is set) and the lock is still held.
         """
         with _locked(self.job_path, what, wait, stop, waiting) as holder:
+            if holder is not None and stop is not None and stop.is_set():
+                raise Busy(f"{holder} holds this SQLite database; stopped while waiting")
             if holder is not None:
                 waited = f" after {wait:g} s" if wait else ""
                 raise Busy(f"{holder} holds this SQLite database{waited}; run this again later")

@@ -30,6 +30,7 @@ class StopSignals:
         self.event = event
         self.grace = grace
         self.received: signal.Signals | None = None
+        self.deadline: threading.Timer | None = None
         self._previous: dict[signal.Signals, Any] = {}
 
     def __enter__(self) -> StopSignals:
@@ -57,14 +58,19 @@ class StopSignals:
             self.force(f"second signal ({signal.Signals(number).name})")
         self.received = signal.Signals(number)
         self.event.set()
-        deadline = threading.Timer(
+        self.deadline = threading.Timer(
             self.grace, self.force, args=(f"the stop took longer than {self.grace:g} s",)
         )
-        deadline.daemon = True
-        deadline.name = "stop-deadline"
-        deadline.start()
+        self.deadline.daemon = True
+        self.deadline.name = "stop-deadline"
+        self.deadline.start()
 
     def force(self, why: str) -> None:
+        # Logging takes locks another thread may hold (one stuck writing to a full pipe): the
+        # exit must not wait on them for long.
+        fallback = threading.Timer(2.0, os._exit, args=(self.exit_code,))
+        fallback.daemon = True
+        fallback.start()
         log.error(
             "%s: exiting at once with %d; what the running job did not record is built again "
             "by the next run",

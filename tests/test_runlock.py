@@ -83,7 +83,8 @@ def test_a_job_still_running_after_the_wait_is_named(lock: RunLock) -> None:
 def test_a_stop_ends_the_wait(lock: RunLock) -> None:
     stop = threading.Event()
     stop.set()
-    with lock.job("the worker's cycle"), pytest.raises(Busy), lock.job("x", wait=3600, stop=stop):
+    busy = pytest.raises(Busy, match="holds this SQLite database; stopped while waiting$")
+    with lock.job("the worker's cycle"), busy, lock.job("x", wait=3600, stop=stop):
         pass
 
 
