@@ -8,6 +8,7 @@ work and a worker that dies mid-batch leaves its feeds dirty for the next cycle.
 from __future__ import annotations
 
 import logging
+import threading
 import time as clock
 from array import array
 from collections import Counter
@@ -69,12 +70,15 @@ class Builder:
         config: Config,
         purger: Purger | None = None,
         now: Callable[[], datetime] = utc_now,
+        stop: threading.Event | None = None,
     ) -> None:
         self.engine = engine
         self.storage = storage
         self.config = config
         self.purger = purger or NoopPurger()
         self.now = now
+        # Set from another thread (a signal handler) to end a run after the batch in hand.
+        self.stop = stop or threading.Event()
         self.looks = Looks(config.publish)
         self.patcher = Patcher(storage, self.looks, config.publish.max_feed_bytes)
         self._warned: set[int] = set()
@@ -87,8 +91,9 @@ class Builder:
         started = clock.perf_counter()
         self.detect(report)
         self._build_dirty(report)
-        self._delete_queued(report)
-        self._ensure_robots(report)
+        if not report.stopped:  # stopping: the deletions wait for the next cycle
+            self._delete_queued(report)
+            self._ensure_robots(report)
         report.seconds = clock.perf_counter() - started
         return report
 
@@ -108,6 +113,9 @@ class Builder:
             conn.execute(update(state.builds).values(**state.FULL_BUILD))
             cleanup.mark_missing(conn, before)
         self._build_dirty(report)
+        if report.stopped:  # the feeds left are still dirty: the next cycle builds them
+            report.seconds = clock.perf_counter() - started
+            return report
         # Listed again: feeds issued, rotated or revoked during the build.
         after = cleanup.survey(self.engine, self.storage)
         refusal = after.refusal(max_share)
@@ -142,8 +150,9 @@ class Builder:
             if missing is not None:
                 cleanup.mark_missing(conn, missing)
         self._build_dirty(report, only=feed_ids)
-        self._delete_queued(report)
-        self._ensure_robots(report)
+        if not report.stopped:
+            self._delete_queued(report)
+            self._ensure_robots(report)
         report.seconds = clock.perf_counter() - started
         return report
 
@@ -218,7 +227,7 @@ class Builder:
             order = self._build_order(conn, only)
         chunks = list(source.chunks(order, self.config.worker.batch_size))
         if len(chunks) > 1 and parallel.usable(self.config):
-            parallel.build_chunks(self.config, chunks, self.now(), report)
+            parallel.build_chunks(self.config, chunks, self.now(), report, self.stop)
         else:
             self.build_chunks(chunks, report)
 
@@ -237,6 +246,9 @@ class Builder:
         cache = EventCache()
         try:
             for chunk in chunks:
+                if self.stop.is_set():
+                    report.stopped = True
+                    break
                 with self.engine.begin() as conn:
                     rows = self._claim(conn, chunk, urgent)
                     if rows:

@@ -9,11 +9,14 @@ from typing import Any, TypeVar
 
 import click
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
-from . import __version__, crm, feeds, migrations
+from . import __version__, crm, feeds, liveness, migrations, runlock
 from .app import App, now_utc, setup_logging
-from .db import require_current_schema
+from .build import Builder
+from .db import describe_error, require_current_schema
 from .errors import (
+    Busy,
     CleanupRefused,
     ConfigError,
     FeedgenError,
@@ -36,7 +39,8 @@ RET_SOURCE = 4
 RET_STORAGE = 5
 RET_NOT_FOUND = 6
 RET_STATE = 7
-RET_REFUSED = 8
+RET_BUSY = 8
+RET_REFUSED = 9
 
 _EXIT_CODES: dict[type[FeedgenError], int] = {
     CleanupRefused: RET_REFUSED,
@@ -45,6 +49,7 @@ _EXIT_CODES: dict[type[FeedgenError], int] = {
     StorageError: RET_STORAGE,
     FeedNotFound: RET_NOT_FOUND,
     StateError: RET_STATE,
+    Busy: RET_BUSY,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -67,6 +72,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except FeedgenError as exc:
             raise FeedgenCliError(exc) from None
+        except SQLAlchemyError as exc:  # the database went away (or refused) mid-command
+            raise FeedgenCliError(SourceError(describe_error(exc))) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -351,12 +358,28 @@ def feed_options(app: App, /, user_id: int | None, team_id: int | None, **flags:
 
 def _finish(report: RunReport) -> None:
     click.echo(report.summary())
-    for feed_id, message in sorted(report.errors.items())[:20]:
-        click.echo(f"  feed {feed_id}: {message}", err=True)
-    for message in report.storage_errors[:20]:
+    # By cause, not by feed: a store that went away is one line, not one per feed.
+    causes = report.causes()
+    for cause, count in causes[:5]:
+        click.echo(f"  {count} feed(s): {cause}", err=True)
+    if len(causes) > 5:
+        click.echo(f"  and {len(causes) - 5} more cause(s): `feedgen status` lists them", err=True)
+    for message in report.storage_errors[:5]:
         click.echo(f"  {message} (retried later)", err=True)
     if report.errors or report.storage_errors:
         sys.exit(RET_FEEDS_FAILED)
+
+
+def _run_job(app: App, kind: str, run: Callable[[Builder], RunReport]) -> None:
+    def waiting(holder: str) -> None:
+        click.echo(f"waiting up to {runlock.JOB_WAIT_SECONDS:g} s for {holder}", err=True)
+
+    report, signals = app.run_job(kind, run, waiting)
+    if signals.received is not None:
+        click.echo(report.summary())
+        click.echo(f"stopped by {signals.received.name}", err=True)
+        sys.exit(signals.exit_code)
+    _finish(report)
 
 
 @cli.command()
@@ -366,13 +389,16 @@ def _finish(report: RunReport) -> None:
 @handle_errors
 def build(app: App, user_id: int | None, team_id: int | None, force: bool) -> None:
     """Build every feed now (or one subject's with --user/--team)."""
-    builder = app.builder()
-    feed_ids = None
-    if user_id is not None or team_id is not None:
-        kind, subject_id = _subject(user_id, team_id)
-        with app.engine.connect() as conn:
-            feed_ids = [feeds.get_feed(conn, kind, subject_id).id]
-    _finish(builder.build(feed_ids, force=force))
+    subject = None if user_id is None and team_id is None else _subject(user_id, team_id)
+
+    def run(builder: Builder) -> RunReport:
+        feed_ids = None
+        if subject is not None:
+            with app.engine.connect() as conn:
+                feed_ids = [feeds.get_feed(conn, *subject).id]
+        return builder.build(feed_ids, force=force)
+
+    _run_job(app, "build", run)
 
 
 @cli.command()
@@ -380,7 +406,7 @@ def build(app: App, user_id: int | None, team_id: int | None, force: bool) -> No
 @handle_errors
 def cycle(app: App) -> None:
     """Run one cycle now: rebuild the feeds that changed since the last one."""
-    _finish(app.builder().cycle())
+    _run_job(app, "cycle", Builder.cycle)
 
 
 @cli.command()
@@ -391,24 +417,28 @@ def cycle(app: App) -> None:
 def reconcile(app: App, dry_run: bool, force: bool) -> None:
     """Rebuild and compare every feed, upload what storage lacks, delete objects no active feed
     owns (the nightly job). Refuses to delete an unsafe share of storage unless --force."""
-    builder = app.builder()
     if dry_run:
-        from .cleanup import survey
-
-        found = survey(app.engine, app.storage)
-        click.echo(
-            f"{found.active} active feed(s), {found.objects} feed object(s) in storage: would "
-            f"rebuild and compare every feed, upload {len(found.missing_feeds)} missing feed(s) "
-            f"and {len(found.missing_pages)} missing page(s), and delete {len(found.stray)} "
-            "object(s) that no active feed owns"
-        )
-        for key in found.stray[:50]:
-            click.echo(f"  delete {redact_key(key)}: no active feed owns it")
-        refusal = found.refusal(app.config.worker.max_delete_share)
-        if refusal is not None:
-            click.echo(f"would refuse without --force: {refusal}")
+        app.builder()  # checks the tables and storage like a run would
+        _print_survey(app)
         return
-    _finish(builder.reconcile(force=force))
+    _run_job(app, "reconcile", lambda builder: builder.reconcile(force=force))
+
+
+def _print_survey(app: App) -> None:
+    from .cleanup import survey
+
+    found = survey(app.engine, app.storage)
+    click.echo(
+        f"{found.active} active feed(s), {found.objects} feed object(s) in storage: would "
+        f"rebuild and compare every feed, upload {len(found.missing_feeds)} missing feed(s) "
+        f"and {len(found.missing_pages)} missing page(s), and delete {len(found.stray)} "
+        "object(s) that no active feed owns"
+    )
+    for key in found.stray[:50]:
+        click.echo(f"  delete {redact_key(key)}: no active feed owns it")
+    refusal = found.refusal(app.config.worker.max_delete_share)
+    if refusal is not None:
+        click.echo(f"would refuse without --force: {refusal}")
 
 
 @cli.command()
@@ -418,7 +448,7 @@ def worker(app: App) -> None:
     """Run the schedule: a cycle every worker.cycle_minutes, a reconcile at worker.reconcile_at."""
     from jobs.schedule import run_worker
 
-    run_worker(app.builder(), app.config.worker)
+    run_worker(app)
 
 
 @cli.command()
@@ -427,7 +457,8 @@ def worker(app: App) -> None:
 @pass_app
 @handle_errors
 def status(app: App, limit: int, show_urls: bool) -> None:
-    """Show feeds, their last build and failures; URLs shortened unless --show-urls."""
+    """Show feeds, their last build and failures, pending deletions, the workers seen and the
+    last runs; URLs shortened unless --show-urls."""
     from .render import SERIALISER
     from .status import feed_status
 
@@ -435,9 +466,12 @@ def status(app: App, limit: int, show_urls: bool) -> None:
     require()
     with app.engine.connect() as conn:
         summary, rows = feed_status(conn, limit, now_utc())
+        workers_and_runs = liveness.status_lines(conn, now_utc())
     for line in summary:
         click.echo(line)
     click.echo(f"serialiser: {SERIALISER}")
+    for line in workers_and_runs:
+        click.echo(line)
     for row in rows:
         click.echo("")
         click.echo(f"{row.subject}: {row.events} events, {row.size} bytes, built {row.built_at}")

@@ -17,6 +17,9 @@ from string import Formatter
 from typing import Any
 from urllib.parse import urlsplit
 
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
 from .errors import ConfigError
 from .model import FeedOptions
 
@@ -65,6 +68,7 @@ class WorkerConfig:
     batch_size: int = 200
     processes: int = 1
     max_delete_share: float = 0.1
+    stop_seconds: int = 30
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,16 @@ def _database_url(value: Any) -> str:
     text = _text(value)
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", text):
         raise ValueError("expected sqlite:///path or postgresql://user@host/db")
+    try:
+        port = make_url(text).port
+    except ValueError:  # SQLAlchemy's int() of the port; its message may quote the password
+        raise ValueError(
+            "the port is not a number: expected postgresql://user@host:5432/db"
+        ) from None
+    except ArgumentError:
+        raise ValueError("not a database URL: expected postgresql://user@host/db") from None
+    if port is not None and not 1 <= port <= 65535:
+        raise ValueError(f"the port must be from 1 to 65535, got {port}")
     return text
 
 
@@ -246,6 +260,7 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "batch_size": _int(1, 100_000),
             "processes": _int(1, 64),
             "max_delete_share": _float(0.0, 1.0),
+            "stop_seconds": _int(1, 3600),
         },
     ),
     "logging": (LoggingConfig, {"level": _log_level}),

@@ -16,6 +16,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from . import migrations
 from .errors import SourceError, StateError
+from .tokens import scrub
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def open_engine(url: str) -> Engine:
     if parsed.drivername == "postgresql":
         # SQLAlchemy's default PostgreSQL driver is psycopg 3; feedgen[postgres] ships psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg2")
-    options: dict[str, Any] = {"future": True}
+    # Parameters hold feed tokens and object keys: never in an error message or a log line.
+    options: dict[str, Any] = {"future": True, "hide_parameters": True}
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -38,6 +40,15 @@ def open_engine(url: str) -> Engine:
         options["connect_args"] = {"timeout": 30, "cached_statements": SQLITE_CACHED_STATEMENTS}
     else:
         options["pool_pre_ping"] = True
+        # No thread waits for ever on a database that went silent: connecting gives up after
+        # 10 s, and TCP keepalives find a connection whose server vanished within about a minute.
+        options["connect_args"] = {
+            "connect_timeout": 10,
+            "keepalives": 1,
+            "keepalives_idle": 30,
+            "keepalives_interval": 10,
+            "keepalives_count": 3,
+        }
     try:
         engine = create_engine(parsed, **options)
     except (ImportError, NoSuchModuleError, ArgumentError) as exc:
@@ -53,10 +64,9 @@ def open_engine(url: str) -> Engine:
         with engine.connect():
             pass
     except SQLAlchemyError as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
         raise SourceError(
             f"cannot connect to the database {parsed.render_as_string(hide_password=True)}: "
-            f"{reason}; check database.url"
+            f"{_first_line(exc)}; check database.url"
         ) from None
     return engine
 
@@ -77,6 +87,16 @@ def _text_decoder() -> Callable[[bytes], str]:
 # Text that is not valid UTF-8 (SQLite stores whatever bytes it is given) is read with U+FFFD in
 # place of the bad bytes, rather than failing the whole read; ``source`` names the row.
 decode_text = _text_decoder()
+def describe_error(exc: SQLAlchemyError) -> str:
+    """A database error in a few words: the driver's first line, never the SQL or parameters."""
+    return f"database error: {_first_line(exc)}"
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    # str(exc) of a DBAPIError appends the statement; the driver's own error (orig) does not.
+    orig = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
+    return scrub(lines[0] if lines else type(orig).__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

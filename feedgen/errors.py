@@ -8,7 +8,8 @@
     ├── RenderError      an activity cannot be rendered
     ├── StorageError     the object store refused or failed an operation
     │   └── NotPublished   a feed was issued or rotated, but storage failed to take it
-    └── CleanupRefused   reconcile would delete an unsafe share of storage
+    ├── CleanupRefused   reconcile would delete an unsafe share of storage
+    └── Busy             another worker or job holds the SQLite database
 
 Every message says what is wrong and, where it can, what to do about it. Messages never hold a
 whole token (see ``tokens.redact``).
@@ -68,3 +69,5 @@ class NotPublished(StorageError):
 class CleanupRefused(FeedgenError):
     """Raised when reconcile would delete more of storage than is safe
     (``worker.max_delete_share``), or objects while no feed is active: a wrong or empty database."""
+class Busy(FeedgenError):
+    """Raised when another feedgen process holds a SQLite database's run lock (``runlock``)."""

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import signal
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -37,28 +39,54 @@ def usable(config: Config) -> bool:
 
 
 def build_chunks(
-    config: Config, chunks: Sequence[Sequence[int]], now: datetime, report: RunReport
+    config: Config,
+    chunks: Sequence[Sequence[int]],
+    now: datetime,
+    report: RunReport,
+    stop: threading.Event,
 ) -> None:
+    """Build ``chunks`` on ``worker.processes`` processes; once ``stop`` is set, start no more.
+
+    A chunk is handed out only when a process is free, so a stop waits for the chunks in hand.
+    """
     # spawn, not fork: the parent may hold threads and database connections.
     context = multiprocessing.get_context("spawn")
+    todo = iter(chunks)
     with ProcessPoolExecutor(
         max_workers=config.worker.processes,
         mp_context=context,
         initializer=_start,
         initargs=(config, now, logging.getLogger().getEffectiveLevel()),
     ) as pool:
-        for part in pool.map(_build, chunks):
-            report.merge(part)
+        running: set[Future[RunReport]] = set()
+        while True:
+            while len(running) < config.worker.processes and not stop.is_set():
+                chunk = next(todo, None)
+                if chunk is None:
+                    break
+                running.add(pool.submit(_build, chunk))
+            if not running:
+                break
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                report.merge(future.result())
+        report.stopped = next(todo, None) is not None
 
 
 def _start(config: Config, now: datetime, log_level: int) -> None:
     global _builder
+    # The parent decides when to stop (Ctrl-C reaches the whole process group; systemd signals
+    # every process of the unit): each process finishes the chunk it was given.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from .app import setup_logging
     from .build import Builder
     from .db import open_engine
     from .storage import open_storage
 
-    logging.basicConfig(
-        level=log_level, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"
+    setup_logging(
+        logging.getLevelName(log_level),
+        "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
     _builder = Builder(open_engine(config.database.url), open_storage(config.storage), config)
     _builder.now = lambda: now  # every process builds for the parent's day

@@ -80,16 +80,27 @@ class Publisher:
             while self._inflight and self._inflight + size > self.max_inflight_bytes:
                 self._room.wait()
             self._inflight += size
-        future = self._pool.submit(self._put, upload.key, upload.data, upload.content_type, size)
+        try:
+            future = self._pool.submit(
+                self._put, upload.key, upload.data, upload.content_type, size
+            )
+        except BaseException:
+            # A pool that refuses the upload never runs _put: free its share of the budget, or
+            # every later submit would wait for room that never comes.
+            self._release(size)
+            raise
         self._pending.append((upload.feed_id, upload.key, size, future))
 
     def _put(self, key: str, data: bytes, content_type: str, size: int) -> None:
         try:
             self.storage.put(key, data, content_type=content_type, cache_control=self.cache_control)
         finally:
-            with self._room:
-                self._inflight -= size
-                self._room.notify_all()
+            self._release(size)
+
+    def _release(self, size: int) -> None:
+        with self._room:
+            self._inflight -= size
+            self._room.notify_all()
 
     def wait(self) -> dict[int, str]:
         """Wait for every submitted upload; return the errors by feed id."""

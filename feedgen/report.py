@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from dataclasses import dataclass, field
+
+# A redacted key in a failure message ("S3 put of AbCdEf… failed"): one cause for every feed.
+_REDACTED = re.compile(r"[A-Za-z0-9_-]{0,6}…(\.ics|\.html)?")
 
 
 @dataclass
@@ -20,6 +25,8 @@ class RunReport:
     deleted: int = 0
     changed_activities: int = 0
     seconds: float = 0.0
+    # Stopped before the end (a signal): what was left stays dirty for the next run.
+    stopped: bool = False
     errors: dict[int, str] = field(default_factory=dict)
     skipped_ids: set[int] = field(default_factory=set)
     # Deletions, CDN purges and robots.txt that failed this run (each retried later).
@@ -28,6 +35,11 @@ class RunReport:
     @property
     def skipped_activities(self) -> int:
         return len(self.skipped_ids)
+
+    def causes(self) -> list[tuple[str, int]]:
+        """Why feeds failed, most common first, each with how many: an outage is one cause."""
+        counts = Counter(_REDACTED.sub("…", message) for message in self.errors.values())
+        return counts.most_common()
 
     def merge(self, other: RunReport) -> None:
         """Add the counts of a part of this run (built in another process)."""
@@ -40,6 +52,7 @@ class RunReport:
         self.errors.update(other.errors)
         self.skipped_ids |= other.skipped_ids
         self.storage_errors += other.storage_errors
+        self.stopped |= other.stopped
 
     def summary(self) -> str:
         return (
@@ -49,4 +62,5 @@ class RunReport:
             f"{self.events} events, "
             f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
             f"in {self.seconds:.2f}s"
+            + ("; stopped early, the rest waits for the next run" if self.stopped else "")
         )

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -121,7 +122,50 @@ cursors = Table(
     Column("value", String(64), nullable=False),
 )
 
+# Each worker process: a heartbeat, the job it runs, how many jobs failed in a row (``liveness``).
+workers = Table(
+    "feedgen_workers",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("host", String(255), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("seen_at", DateTime, nullable=False),
+    Column("stopped_at", DateTime),
+    Column("job", String(20)),
+    Column("job_started_at", DateTime),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_error", Text),
+)
+
+# The last cycles, reconciles and builds, the worker's and the commands', for ``feedgen status``.
+runs = Table(
+    "feedgen_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("worker_id", String(40)),  # NULL: a command
+    Column("runner", String(300), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("started_at", DateTime, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("built", Integer, nullable=False),
+    Column("uploaded", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("error", Text),
+    Index("ix_feedgen_runs_started_at", "started_at"),
+)
+
 # What marks a feed for a full build: dirty, and nothing an incremental update could start from.
 FULL_BUILD = {"dirty": True, "pending_ids": None}
 
-STATE_TABLES = (feeds, builds, deletions, activity_index, subject_index, cursors)
+STATE_TABLES = (
+    feeds,
+    builds,
+    deletions,
+    activity_index,
+    subject_index,
+    cursors,
+    workers,
+    runs,
+)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 
 # 32 bytes = 256 bits of entropy; URL-safe base64 without padding gives 43 characters,
@@ -23,3 +24,10 @@ def redact_key(key: str) -> str:
     """A storage key with its token redacted and its extension kept: ``AbCdEf….ics``."""
     stem, dot, extension = key.partition(".")
     return f"{redact(stem)}{dot}{extension}"
+# A token as new_token makes it: 43 URL-safe base64 characters, standing alone.
+_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])")
+
+
+def scrub(text: str) -> str:
+    """``text`` with anything shaped like a whole token redacted: for messages we did not write."""
+    return _TOKEN.sub(lambda match: redact(match.group()), text)

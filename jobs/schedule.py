@@ -1,69 +1,88 @@
 """The worker: APScheduler runs a cycle every few minutes and a reconcile every night.
 
-One job runs at a time (max_instances=1, coalesced): a slow reconcile delays cycles rather than
-racing them. SIGTERM and SIGINT stop the scheduler after the running job finishes.
+One job runs at a time (one thread, max_instances=1, coalesced): a slow reconcile delays cycles
+rather than racing them. The first cycle runs at once, as a scheduled job like the others.
+
+Stopping: SIGTERM or SIGINT sets the builder's stop flag (``feedgen.stopping``). The running job
+finishes the batch in hand, records it and returns; the main thread then shuts the scheduler down,
+waiting for that job, and only then does anything get closed. A second signal, or a stop longer
+than ``worker.stop_seconds``, exits at once.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
-from types import FrameType
+import threading
+from contextlib import nullcontext
+from datetime import UTC, datetime
 
-from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from feedgen.build import Builder
+from feedgen.app import App
 from feedgen.config import WorkerConfig
+from feedgen.liveness import Heartbeat
+from feedgen.runlock import RunLock
+from feedgen.stopping import StopSignals
 
-from .tasks import run_cycle, run_reconcile
+from .tasks import Jobs
 
 log = logging.getLogger("feedgen.worker")
 
 
-def make_scheduler(builder: Builder, config: WorkerConfig) -> BlockingScheduler:
+def make_scheduler(jobs: Jobs, config: WorkerConfig) -> BackgroundScheduler:
     # One thread: cycles and reconciles never overlap within a worker; several workers share the
     # work through the database instead.
-    scheduler = BlockingScheduler(
+    scheduler = BackgroundScheduler(
         timezone="UTC",
         executors={"default": {"type": "threadpool", "max_workers": 1}},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
     )
     scheduler.add_job(
-        run_cycle,
+        jobs.cycle,
         IntervalTrigger(minutes=config.cycle_minutes),
-        args=[builder],
         id="cycle",
         name="cycle",
+        next_run_time=datetime.now(UTC),  # start current rather than a whole interval late
     )
     scheduler.add_job(
-        run_reconcile,
+        jobs.reconcile,
         CronTrigger(hour=config.reconcile_at.hour, minute=config.reconcile_at.minute),
-        args=[builder],
         id="reconcile",
         name="reconcile",
     )
     return scheduler
 
 
-def run_worker(builder: Builder, config: WorkerConfig) -> None:
-    scheduler = make_scheduler(builder, config)
-
-    def stop(signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %s: stopping after the running job", signal.Signals(signum).name)
-        scheduler.shutdown(wait=False)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    log.info(
-        "worker started: a cycle every %s min, a reconcile daily at %s UTC",
-        config.cycle_minutes,
-        config.reconcile_at.strftime("%H:%M"),
-    )
-    run_cycle(builder)  # start current rather than a whole interval late
-    try:
-        scheduler.start()
-    finally:
-        builder.storage.close()
-        log.info("worker stopped")
+def run_worker(app: App) -> None:
+    """Run the schedule until SIGTERM or SIGINT; return once the running job has ended."""
+    config = app.config.worker
+    stop = threading.Event()
+    lock = RunLock.for_url(app.config.database.url)  # SQLite: one worker, one job at a time
+    signals = StopSignals(stop, config.stop_seconds)
+    # Installed before the rest: a signal during start-up stops the worker as cleanly.
+    with lock.worker() if lock else nullcontext(), signals:
+        builder = app.builder(stop=stop)
+        heartbeat = Heartbeat(app.engine)
+        heartbeat.start()
+        scheduler = make_scheduler(Jobs(builder, config, lock=lock, heartbeat=heartbeat), config)
+        if not stop.is_set():
+            scheduler.start()
+            log.info(
+                "worker started: a cycle every %s min, a reconcile daily at %s UTC",
+                config.cycle_minutes,
+                config.reconcile_at.strftime("%H:%M"),
+            )
+        while not stop.wait(1.0):
+            pass
+        assert signals.received is not None
+        log.info(
+            "%s: stopping after the batch in hand (at most %d s; a second signal stops at once)",
+            signals.received.name,
+            config.stop_seconds,
+        )
+        if scheduler.running:
+            scheduler.shutdown(wait=True)
+        heartbeat.stop()
+    log.info("worker stopped")

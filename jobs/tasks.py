@@ -1,32 +1,123 @@
-"""The scheduled jobs: thin calls into feedgen.build that never let an error kill the schedule."""
+"""The scheduled jobs around a Builder: a line each, back-off after failures, never an escape.
+
+A job that raises (the database or the store went away) costs one WARNING line with the cause in
+a few words; its traceback is logged at DEBUG only. Cycles then back off: after n failed jobs in a
+row the next cycle waits 2^(n-1) intervals, at most MAX_BACKOFF_SECONDS (or one interval when
+that is longer). The first job that succeeds repairs what the failed ones left: feeds stay dirty
+until a build records them.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
 
+from feedgen.app import describe_failure
 from feedgen.build import Builder
+from feedgen.config import WorkerConfig
+from feedgen.errors import Busy
+from feedgen.liveness import Heartbeat, Run, utc_now
 from feedgen.report import RunReport
+from feedgen.runlock import RunLock
 
 log = logging.getLogger("feedgen.worker")
 
-
-def run_cycle(builder: Builder) -> RunReport | None:
-    return _run("cycle", builder.cycle)
-
-
-def run_reconcile(builder: Builder) -> RunReport | None:
-    return _run("reconcile", builder.reconcile)
+MAX_BACKOFF_SECONDS = 300.0
+# Per-feed failures logged (at DEBUG) after a job's line; `feedgen status` lists them all.
+FEED_LINES = 20
 
 
-def _run(name: str, job: object) -> RunReport | None:
-    try:
-        report = job()  # type: ignore[operator]
-    except Exception:  # the next run retries; the schedule must go on
-        log.exception("%s failed; it runs again at its next time", name)
-        return None
-    log.info(report.summary())
-    for feed_id, message in sorted(report.errors.items())[:20]:
-        log.warning("feed %s: %s", feed_id, message)
-    for message in report.storage_errors[:20]:
-        log.warning("%s (retried later)", message)
-    return report  # type: ignore[no-any-return]
+class Jobs:
+    """The worker's cycle and reconcile. One runs at a time (the scheduler has one thread)."""
+
+    def __init__(
+        self,
+        builder: Builder,
+        config: WorkerConfig,
+        clock: Callable[[], float] = time.monotonic,
+        lock: RunLock | None = None,
+        heartbeat: Heartbeat | None = None,
+    ) -> None:
+        self.builder = builder
+        self.lock = lock
+        self.heartbeat = heartbeat
+        self.interval = config.cycle_minutes * 60
+        self.clock = clock
+        self.failures = 0  # jobs failed in a row
+        self.resume_at = 0.0  # cycles before this moment are skipped (back-off)
+
+    def cycle(self) -> RunReport | None:
+        if self.clock() < self.resume_at:
+            log.debug("cycle skipped: backing off after %d failed job(s)", self.failures)
+            return None
+        return self._run("cycle", self.builder.cycle)
+
+    def reconcile(self) -> RunReport | None:
+        return self._run("reconcile", self.builder.reconcile)
+
+    def _run(self, name: str, job: Callable[[], RunReport]) -> RunReport | None:
+        if self.builder.stop.is_set():  # queued behind the job that was running at the signal
+            return None
+        started, started_at = self.clock(), utc_now()
+        try:
+            with self.lock.job(f"the worker's {name}") if self.lock else nullcontext():
+                if self.heartbeat:
+                    self.heartbeat.job_started(name)
+                report = job()
+        except Busy as exc:  # a command runs a job on this SQLite database: it does the work
+            log.info("%s skipped: %s", name, exc)
+            return None
+        except Exception as exc:  # the schedule must go on; the next job repairs
+            log.debug("%s failed", name, exc_info=True)
+            self._failed(started)
+            seconds, cause = self.clock() - started, describe_failure(exc)
+            log.warning("%s failed after %.1fs: %s (%s)", name, seconds, cause, self._next_try())
+            if self.heartbeat:
+                failed = Run(name, started_at, seconds, outcome="failed", error=cause)
+                self.heartbeat.job_finished(failed)
+            return None
+        recovered = ""
+        if report.errors and report.feeds_built == 0:
+            self._failed(started)  # nothing got through: an outage of the store, most likely
+        elif self.failures:
+            recovered = f" (back after {self.failures} failed job(s))"
+            self.failures, self.resume_at = 0, 0.0
+        self._log(report, recovered)
+        if self.heartbeat:
+            self.heartbeat.job_finished(Run.of(report, started_at))
+        return report
+
+    def _failed(self, started: float) -> None:
+        self.failures += 1
+        delay = min(
+            self.interval * 2 ** (self.failures - 1), max(self.interval, MAX_BACKOFF_SECONDS)
+        )
+        # Counted from the job's start, half an interval early: cycles come on whole intervals.
+        self.resume_at = started + delay - self.interval / 2
+
+    def _next_try(self) -> str:
+        wait = max(self.resume_at - self.clock(), 0) + self.interval / 2
+        return f"{self.failures} failed in a row; next cycle in about {wait:.0f}s"
+
+    def _log(self, report: RunReport, recovered: str) -> None:
+        """One line per job: INFO when all went well, WARNING with the causes otherwise."""
+        problems = []
+        if report.errors:
+            causes = report.causes()
+            cause, count = causes[0]
+            others = f", {len(causes) - 1} other cause(s)" if len(causes) > 1 else ""
+            retry = f" ({self._next_try()})" if report.feeds_built == 0 else ""
+            problems.append(f"{count}× {cause}{others}; retried at the next cycle{retry}")
+        if report.storage_errors:  # deletions, CDN purges, robots.txt: queued and retried
+            more = len(report.storage_errors) - 1
+            others = f" and {more} more" if more else ""
+            problems.append(f"{report.storage_errors[0]}{others}; retried later")
+        if not problems:
+            log.info("%s%s", report.summary(), recovered)
+            return
+        log.warning("%s%s; %s", report.summary(), recovered, "; ".join(problems))
+        for feed_id, message in sorted(report.errors.items())[:FEED_LINES]:
+            log.debug("feed %s: %s", feed_id, message)
+

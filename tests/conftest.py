@@ -89,8 +89,25 @@ def storage() -> MemoryStorage:
     return MemoryStorage()
 
 
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # In CI a green run must have run on PostgreSQL too: a missing server is a failure there.
+    if _pg_problem and _in_ci() and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _pg_problem:
+    if _pg_problem and _in_ci():
+        terminalreporter.write_line(
+            f"FAILED: CI=true and the PostgreSQL half of the suite was skipped: {_pg_problem[-1]} "
+            f"(start a server at {PG_URL} or set FEEDGEN_TEST_PG_URL)",
+            red=True,
+            bold=True,
+        )
+    elif _pg_problem:
         terminalreporter.write_line(
             f"NOTE: the PostgreSQL half of the suite was SKIPPED: {_pg_problem[-1]} "
             f"(set FEEDGEN_TEST_PG_URL or start a server at {PG_URL})",

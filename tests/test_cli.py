@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from click.testing import CliRunner, Result  # noqa: E402
 
 from feedgen import crm, render, state  # noqa: E402
 from feedgen.cli import (  # noqa: E402
+    RET_BUSY,
     RET_CONFIG,
     RET_NOT_FOUND,
     RET_OK,
@@ -26,6 +29,7 @@ from feedgen.cli import (  # noqa: E402
     RET_USAGE,
     cli,
 )
+from feedgen.runlock import RunLock  # noqa: E402
 from tests.conftest import NOW  # noqa: E402
 from tests.factories import Crm  # noqa: E402
 from tests.parsers import parse_all  # noqa: E402
@@ -295,6 +299,18 @@ def test_status_says_which_serialiser_renders(runner: CliRunner, config: Path, a
 # --- errors -----------------------------------------------------------------------------------
 
 
+def test_status_lists_the_last_runs_and_the_workers_seen(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    assert invoke(runner, config, "feed", "issue", "--user", str(anna)).exit_code == RET_OK
+    assert invoke(runner, config, "cycle").exit_code == RET_OK
+    output = invoke(runner, config, "status").output
+    assert "workers: none (seen in the last 24 h)" in output
+    runs = output[output.index("last runs:") :].splitlines()
+    # The feed was stored when issued: the cycle finds its bytes unchanged.
+    assert "  cycle " in runs[1] and "built 1, uploaded 0, failed 0  ok  (command on " in runs[1]
+
+
 def test_a_missing_config_file_exits_3(runner: CliRunner, tmp_path: Path) -> None:
     result = invoke(runner, tmp_path / "nowhere.toml", "build")
     assert "no such file" in assert_one_line_error(result, RET_CONFIG)
@@ -348,6 +364,65 @@ def test_a_database_url_without_its_driver_exits_4(
         cli, ["--config", str(config), "build"], env={"FEEDGEN_DATABASE_URL": url}
     )
     assert "database.url" in assert_one_line_error(result, RET_SOURCE)
+
+
+def test_a_database_url_with_a_bad_port_exits_3_naming_the_key(
+    runner: CliRunner, config: Path
+) -> None:
+    result = runner.invoke(
+        cli,
+        ["--config", str(config), "status"],
+        env={"FEEDGEN_DATABASE_URL": "postgresql://u@h:notaport/db"},
+    )
+    message = assert_one_line_error(result, RET_CONFIG)
+    assert message.startswith("Error: config key 'database.url': the port is not a number")
+
+
+def test_a_database_lost_mid_command_exits_4_in_one_line_without_a_token(
+    runner: CliRunner, config: Path, anna: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = feed_url(invoke(runner, config, "feed", "issue", "--user", str(anna)))[-47:-4]
+
+    def lost(_builder: object) -> None:
+        raise sa.exc.OperationalError(
+            "UPDATE feedgen_builds SET object_key=?",
+            {"object_key": f"{token}.ics"},
+            sqlite3.OperationalError(f"disk I/O error\nwriting {token}.ics"),
+        )
+
+    monkeypatch.setattr("feedgen.build.Builder.cycle", lost)
+    message = assert_one_line_error(invoke(runner, config, "cycle"), RET_SOURCE)
+    assert message == "Error: database error: disk I/O error"
+
+
+def test_a_cycle_while_another_job_holds_the_sqlite_database_exits_8_naming_it(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("feedgen.runlock.JOB_WAIT_SECONDS", 0.3)
+    lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    assert lock is not None
+    with lock.job("the worker's reconcile"):
+        result = invoke(runner, config, "cycle")
+    assert result.exit_code == RET_BUSY
+    waiting, error = result.output.strip().splitlines()
+    assert waiting.startswith("waiting up to 0.3 s for the worker's reconcile (pid ")
+    assert error.startswith("Error: the worker's reconcile (pid ")
+    assert error.endswith("holds this SQLite database after 0.3 s; run this again later")
+
+
+def test_a_cycle_runs_once_the_running_job_ends(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path
+) -> None:
+    lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    assert lock is not None
+    holding = lock.job("the worker's cycle")
+    holding.__enter__()
+    threading.Timer(0.5, holding.__exit__, args=(None, None, None)).start()
+    result = invoke(runner, config, "cycle")
+    assert result.exit_code == RET_OK
+    waiting, summary = result.output.strip().splitlines()
+    assert waiting.startswith("waiting up to 30 s for the worker's cycle (pid ")
+    assert summary.startswith("cycle: ")
 
 
 def test_an_unknown_user_exits_6(runner: CliRunner, config: Path, anna: int) -> None:

@@ -182,6 +182,22 @@ def test_a_malformed_template_is_refused_naming_the_key(
     assert raised.value.key == f"publish.{key}"
 
 
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("postgresql://crm:s3cret@db.internal:notaport/crm", "the port is not a number"),
+        ("postgresql://crm:s3cret@db.internal:99999/crm", "from 1 to 65535, got 99999"),
+    ],
+)
+def test_a_database_url_with_a_bad_port_is_refused_without_its_password(
+    url: str, reason: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_config(None, {"FEEDGEN_DATABASE_URL": url})
+    assert raised.value.key == "database.url" and reason in str(raised.value)
+    assert "s3cret" not in str(raised.value)
+
+
 def test_a_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no such file"):
         load_config(tmp_path / "feedgen.toml", {})

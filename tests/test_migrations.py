@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from feedgen import migrations, state
 from feedgen.feeds import issue_feed
@@ -101,3 +103,12 @@ def test_upgrading_from_0002_counts_sequences_from_zero_and_builds_every_feed_in
         built = conn.execute(sa.select(state.builds)).one()
     assert (indexed.activity_id, indexed.version, indexed.sequence) == (12, NOW, 0)
     assert (built.feed_id, built.dirty, built.pending_ids) == (feed.id, True, None)
+def test_the_migrations_create_the_tables_state_describes(engine: sa.Engine) -> None:
+    def ours(name: str | None, type_: str, _parents: object) -> bool:
+        return type_ != "table" or (name or "").startswith("feedgen_") and (
+            name != migrations.VERSION_TABLE
+        )
+
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"include_name": ours})
+        assert compare_metadata(context, state.metadata) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -40,6 +41,15 @@ def moto_server(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
     The server's state lives in the subprocess, so ``mock_aws`` does not see it; point boto3 at the
     URL (``endpoint_url=``) with any fake credentials. No environment variable is set here.
     """
+    with moto_server_process(timeout) as (url, _process):
+        yield url
+
+
+@contextmanager
+def moto_server_process(
+    timeout: float = START_TIMEOUT_SECONDS,
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``moto_server``, with the process too: a test can stop it (SIGSTOP) as a stalled store."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     # A file, not a pipe: werkzeug logs every request and would block once a pipe filled up.
@@ -62,8 +72,9 @@ def moto_server(timeout: float = START_TIMEOUT_SECONDS) -> Iterator[str]:
                     )
                     raise RuntimeError(f"moto server on {url} {state}; output:\n{output}")
                 time.sleep(0.1)
-            yield url
+            yield url, process
         finally:
+            process.send_signal(signal.SIGCONT)  # a stopped server cannot act on SIGTERM
             process.terminate()
             try:
                 process.wait(timeout=STOP_TIMEOUT_SECONDS)

@@ -1,0 +1,63 @@
+"""A store that stalls, against a real worker: uploads wait and finish when it comes back; a stop
+that cannot finish its batch ends the process at once after a second signal or after
+worker.stop_seconds, and the next cycle repairs."""
+
+from __future__ import annotations
+
+import re
+import signal
+import time
+
+import pytest
+
+from tests.faults.conftest import MakeDeployment
+from tests.support.gate import Gate
+
+pytestmark = pytest.mark.slow
+
+
+def test_uploads_wait_out_a_stalled_store(make_sqlite: MakeDeployment, gate: Gate) -> None:
+    deployment = make_sqlite(s3=True, new=True)
+    gate.close()
+    worker = deployment.start_worker()
+    gate.wait_held()
+    time.sleep(3)
+    gate.open()
+    worker.wait_for_line("INFO feedgen.worker: cycle: ", timeout=120)
+    line = re.search(r"INFO feedgen\.worker: cycle: .*", worker.log)
+    assert line and ", 0 failed," in line[0]
+    assert float(line[0].rpartition(" in ")[2].rstrip("s")) >= 3  # it waited out the stall
+    assert worker.stopped_within(signal.SIGTERM, timeout=30)[0] == 0
+    assert deployment.differences() == []
+
+
+def test_a_second_signal_ends_a_stop_that_waits_for_a_stalled_store(
+    make_sqlite: MakeDeployment, gate: Gate
+) -> None:
+    deployment = make_sqlite(s3=True, new=True)
+    gate.close()
+    worker = deployment.start_worker()
+    gate.wait_held()
+    worker.signal(signal.SIGTERM)
+    worker.wait_for_line("SIGTERM: stopping after the batch in hand")
+    code, seconds = worker.stopped_within(signal.SIGTERM, timeout=30)
+    assert code == 128 + signal.SIGTERM and seconds < 10, worker.log
+    assert "second signal (SIGTERM): exiting at once with 143" in worker.log
+    gate.open()
+    assert deployment.feedgen("cycle").returncode == 0
+    assert deployment.differences() == []
+
+
+def test_a_stop_longer_than_stop_seconds_ends_at_once(
+    make_sqlite: MakeDeployment, gate: Gate
+) -> None:
+    deployment = make_sqlite(s3=True, new=True, stop_seconds=2)
+    gate.close()
+    worker = deployment.start_worker()
+    gate.wait_held()
+    code, seconds = worker.stopped_within(signal.SIGINT, timeout=30)
+    assert code == 128 + signal.SIGINT and 2 <= seconds < 10, worker.log
+    assert "the stop took longer than 2 s: exiting at once with 130" in worker.log
+    gate.open()
+    assert deployment.feedgen("cycle").returncode == 0
+    assert deployment.differences() == []
