@@ -87,7 +87,7 @@ def run_child(task: dict[str, Any], timeout: float = 3600.0) -> dict[str, Any]:
 def _feedgen(task: dict[str, Any]) -> dict[str, Any]:
     from feedgen.build import Builder
     from feedgen.db import open_engine
-    from feedgen.storage import open_storage
+    from feedgen.publish.storage import open_storage
 
     config = bench_config(
         task["db"], task["storage"], task.get("endpoint"), task.get("processes", 1)

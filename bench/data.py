@@ -19,12 +19,12 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import BENCH_DIR
-from feedgen import migrations
+from feedgen.crm.people import load_teams, load_users
 from feedgen.db import open_engine
-from feedgen.demo import DemoSpec, seed_crm
-from feedgen.feeds import issue_feed
+from feedgen.demo.data import DemoSpec, seed_crm
 from feedgen.model import FeedOptions, SubjectKind
-from feedgen.source import load_teams, load_users
+from feedgen.state import migrations
+from feedgen.state.feeds import issue_feed
 
 META = sa.Table(
     "bench_meta",

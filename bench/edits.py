@@ -20,8 +20,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedgen import crm, state
-from feedgen.feeds import object_key
+from feedgen.crm import tables as crm
+from feedgen.state import tables as state
+from feedgen.tokens import object_key
 
 OPERATIONS = ("create", "edit", "delete", "participant")
 _a, _p, _tm = crm.activities, crm.participants, crm.team_members

@@ -22,12 +22,13 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from feedgen import crm, migrations
 from feedgen.config import Config, StorageConfig
+from feedgen.crm import tables as crm
 from feedgen.db import open_engine
 from feedgen.lifecycle import FeedService
 from feedgen.model import SubjectKind
-from feedgen.storage import Storage, open_storage
+from feedgen.publish.storage import Storage, open_storage
+from feedgen.state import migrations
 
 NOW = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 USER = SubjectKind.USER

@@ -14,13 +14,17 @@ from unittest.mock import patch
 
 import sqlalchemy as sa
 
-from feedgen import reference, render
 from feedgen.config import Config
-from feedgen.content import FeedView, event_content, validate
+from feedgen.crm.activities import load_batch
+from feedgen.crm.people import load_users
 from feedgen.errors import RenderError
-from feedgen.render import CalendarHeader, EventCache, event_bytes, render_feed, shown
-from feedgen.source import load_batch, load_users
-from feedgen.storage import ICS_CONTENT_TYPE, open_storage
+from feedgen.publish.storage import ICS_CONTENT_TYPE, open_storage
+from feedgen.render import events as render
+from feedgen.render.content import FeedView, event_content, validate
+from feedgen.render.events import EventCache, event_bytes
+from feedgen.render.feed import render_feed, shown
+from feedgen.render.header import CalendarHeader
+from tests.render import reference
 
 
 @contextmanager

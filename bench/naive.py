@@ -19,14 +19,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench.child import REGION, SqlCounter, bench_config
-from feedgen import crm, reference, state
-from feedgen.content import FeedView, event_content, validate
+from feedgen.crm import tables as crm
+from feedgen.crm.activities import ACTIVITY_COLUMNS, to_activity
+from feedgen.crm.people import load_teams, load_users
 from feedgen.db import open_engine
 from feedgen.errors import RenderError
-from feedgen.feeds import feed_from_row, object_key
 from feedgen.model import Activity, Feed, Participant, SubjectKind, Team, User, Window
-from feedgen.render import shown
-from feedgen.source import ACTIVITY_COLUMNS, load_teams, load_users, to_activity
+from feedgen.render.content import FeedView, event_content, validate
+from feedgen.render.feed import shown
+from feedgen.state import tables as state
+from feedgen.state.feeds import feed_from_row
+from feedgen.tokens import object_key
+from tests.render import reference
 
 _a, _p = crm.activities, crm.participants
 Put = Callable[[str, bytes], None]
@@ -96,7 +100,7 @@ def render(
     ttl = timedelta(minutes=publish.refresh_minutes)
     calendar = reference.calendar_component(name, ttl)
     count = 0
-    for activity in sorted(activities.values(), key=lambda a: (a.anchor or now, a.id)):
+    for activity in sorted(activities.values(), key=lambda a: (a.start or a.due or now, a.id)):
         if not shown(activity, view, window.start, window.end):
             continue
         try:

@@ -23,10 +23,10 @@ import sqlalchemy as sa
 
 from bench import data, edits, micro
 from bench.child import BUCKET, REGION, SqlCounter, bench_config, run_child
-from feedgen import state
 from feedgen.build import Builder
-from feedgen.report import RunReport
-from feedgen.storage import open_storage
+from feedgen.build.report import RunReport
+from feedgen.publish.storage import open_storage
+from feedgen.state import tables as state
 
 
 @dataclass(frozen=True)

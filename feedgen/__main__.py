@@ -1,4 +1,4 @@
-from feedgen.cli import cli
+from .cli import cli
 
 # The guard matters: worker processes (spawned) import the main module again.
 if __name__ == "__main__":

@@ -5,17 +5,17 @@ from __future__ import annotations
 import codecs
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from . import migrations
-from .errors import SourceError, StateError
+from .errors import SourceError
 from .tokens import scrub
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,8 @@ def _text_decoder() -> Callable[[bytes], str]:
 # Text that is not valid UTF-8 (SQLite stores whatever bytes it is given) is read with U+FFFD in
 # place of the bad bytes, rather than failing the whole read; ``source`` names the row.
 decode_text = _text_decoder()
+
+
 def describe_error(exc: SQLAlchemyError) -> str:
     """A database error in a few words: the driver's first line, never the SQL or parameters."""
     return f"database error: {_first_line(exc)}"
@@ -170,13 +172,26 @@ def _postgres_text(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.set_client_encoding("SQL_ASCII")
 
 
-def require_current_schema(engine: Engine) -> None:
-    """Raise StateError unless feedgen's tables are at the migration head."""
-    current, head = migrations.current_revision(engine), migrations.head_revision(engine)
-    if current is None:
-        raise StateError("feedgen's tables do not exist yet; run `feedgen db upgrade`")
-    if current != head:
-        raise StateError(
-            f"feedgen's tables are at revision {current}, this version needs {head}; "
-            "run `feedgen db upgrade`"
-        )
+# Bound parameters per IN list: under every backend's limit, large enough to keep round trips few.
+CHUNK = 2000
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def as_utc_naive(value: Any) -> datetime:
+    """A database timestamp as naive UTC, to the microsecond (PostgreSQL may hand back an aware
+    value)."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    result: datetime = value
+    return result
+
+
+def db_now(conn: Connection) -> datetime:
+    """The database's clock: change detection never compares our clock with the CRM's."""
+    return as_utc_naive(conn.execute(select(func.current_timestamp())).scalar_one())

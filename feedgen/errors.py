@@ -69,5 +69,7 @@ class NotPublished(StorageError):
 class CleanupRefused(FeedgenError):
     """Raised when reconcile would delete more of storage than is safe
     (``worker.max_delete_share``), or objects while no feed is active: a wrong or empty database."""
+
+
 class Busy(FeedgenError):
     """Raised when another feedgen process holds a SQLite database's run lock (``runlock``)."""

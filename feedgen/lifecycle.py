@@ -14,13 +14,15 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from . import feeds
-from .build import Builder, utc_now
-from .cdn import Purger
+from .build import Builder
 from .config import Config
 from .errors import NotPublished
-from .model import Feed, FeedOptions, SubjectKind
-from .storage import Storage
+from .model import Feed, FeedOptions, SubjectKind, utc_now
+from .publish.cdn import Purger
+from .publish.pages import feed_url, page_url
+from .publish.storage import Storage
+from .state import feeds
+from .tokens import keys_of
 
 
 class FeedService:
@@ -38,6 +40,14 @@ class FeedService:
         self.config = config
         self.now = now
         self.builder = Builder(engine, storage, config, purger, now=now)
+
+    def feed_url(self, feed: Feed) -> str:
+        """The URL to subscribe to (``https://…/<token>.ics``)."""
+        return feed_url(self.config.publish.public_base_url, feed)
+
+    def page_url(self, feed: Feed) -> str:
+        """The URL of the feed's subscribe page (buttons per calendar app, a QR code)."""
+        return page_url(self.config.publish.public_base_url, feed)
 
     def get(self, kind: SubjectKind, subject_id: int) -> Feed:
         """The subject's active feed (FeedNotFound when it has none)."""
@@ -59,7 +69,7 @@ class FeedService:
         """A new URL for the subject, published; the old feed and page are deleted first."""
         with self.engine.begin() as conn:
             old, new = feeds.rotate_feed(conn, kind, subject_id, self.now())
-        problems = self._remove(feeds.keys_of(old)) + self._publish(new)
+        problems = self._remove(keys_of(old)) + self._publish(new)
         self._check(new, "rotated", problems)
         return new
 
@@ -67,7 +77,7 @@ class FeedService:
         """End the subject's feed: its objects are deleted and purged from the CDN."""
         with self.engine.begin() as conn:
             feed = feeds.revoke_feed(conn, kind, subject_id, self.now())
-        self._check(feed, "revoked", self._remove(feeds.keys_of(feed)))
+        self._check(feed, "revoked", self._remove(keys_of(feed)))
         return feed
 
     def set_options(self, kind: SubjectKind, subject_id: int, options: FeedOptions) -> Feed:

@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, fields, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+
+
+def utc_now() -> datetime:
+    """The one clock of feedgen's own: naive UTC, whole seconds (stored and compared as such)."""
+    return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
 class ActivityKind(StrEnum):
@@ -85,11 +90,6 @@ class Activity:
         seconds between creation and this version (``sequence_floor``)."""
         return max(sequence_floor(self.created_at, self.updated_at), self.counted_sequence)
 
-    @property
-    def anchor(self) -> datetime | None:
-        """The instant used to place the activity in a window and to order a feed."""
-        return self.start if self.start is not None else self.due
-
 
 # The largest INTEGER of RFC 5545 (section 3.3.8), which SEQUENCE is.
 MAX_SEQUENCE = 2**31 - 1
@@ -142,13 +142,6 @@ class Window:
         # Whole days only, so a feed's bytes change at most once a day when nothing else does.
         midnight = datetime(today.year, today.month, today.day)
         return cls(midnight - timedelta(days=days_back), midnight + timedelta(days=days_ahead + 1))
-
-    def contains(self, activity: Activity) -> bool:
-        anchor = activity.anchor
-        if anchor is None:
-            return False
-        last = activity.end if activity.end is not None and activity.end > anchor else anchor
-        return anchor < self.end and last >= self.start
 
 
 DEFAULT_DAYS_BACK = 30

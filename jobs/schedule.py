@@ -22,8 +22,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from feedgen.app import App
 from feedgen.config import WorkerConfig
-from feedgen.liveness import Heartbeat
-from feedgen.runlock import RunLock
+from feedgen.state.liveness import Heartbeat
+from feedgen.state.runlock import RunLock
 from feedgen.stopping import StopSignals
 
 from .tasks import Jobs

@@ -14,13 +14,14 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 
-from feedgen.app import describe_failure
 from feedgen.build import Builder
+from feedgen.build.report import RunReport
 from feedgen.config import WorkerConfig
 from feedgen.errors import Busy
-from feedgen.liveness import Heartbeat, Run, utc_now
-from feedgen.report import RunReport
-from feedgen.runlock import RunLock
+from feedgen.logs import describe_failure
+from feedgen.model import utc_now
+from feedgen.state.liveness import Heartbeat, Run
+from feedgen.state.runlock import RunLock
 
 log = logging.getLogger("feedgen.worker")
 
@@ -86,7 +87,7 @@ class Jobs:
             self.failures, self.resume_at = 0, 0.0
         self._log(report, recovered)
         if self.heartbeat:
-            self.heartbeat.job_finished(Run.of(report, started_at))
+            self.heartbeat.job_finished(report.as_run(started_at))
         return report
 
     def _failed(self, started: float) -> None:
@@ -120,4 +121,3 @@ class Jobs:
         log.warning("%s%s; %s", report.summary(), recovered, "; ".join(problems))
         for feed_id, message in sorted(report.errors.items())[:FEED_LINES]:
             log.debug("feed %s: %s", feed_id, message)
-

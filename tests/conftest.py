@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedgen import crm, migrations, state
-from feedgen.storage.memory import MemoryStorage
+from feedgen.crm import tables as crm
+from feedgen.publish.storage.memory import MemoryStorage
+from feedgen.state import migrations
+from feedgen.state import tables as state
 from tests import libical
 from tests.factories import Crm
 from tests.parsers import unchecked_by_libical

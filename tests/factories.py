@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from feedgen import crm
+from feedgen.crm import tables as crm
 
 _ids = itertools.count(1000)
 

@@ -4,21 +4,21 @@ returns, and what storage or the CDN refuses is queued and retried with backoff.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
 
-from feedgen import state
 from feedgen.build import Builder
 from feedgen.config import Config, PublishConfig
 from feedgen.errors import FeedNotFound, NotPublished, StorageError
-from feedgen.feeds import keys_of, object_key, page_key
 from feedgen.lifecycle import FeedService
 from feedgen.model import FeedOptions, SubjectKind
-from feedgen.publish import backoff
-from feedgen.status import feed_status
-from feedgen.storage.memory import MemoryStorage
+from feedgen.publish.removals import backoff
+from feedgen.publish.storage.memory import MemoryStorage
+from feedgen.state import tables as state
+from feedgen.state.status import feed_status
+from feedgen.tokens import keys_of, object_key, page_key
 from tests.conftest import NOW
 from tests.factories import Crm
 from tests.parsers import parse_all
@@ -224,8 +224,3 @@ def test_a_failed_purge_waits_for_its_backoff_then_is_retried(
     assert builder.cycle().storage_errors == []
     assert sorted(purger.purged) == sorted(keys_of(feed))
     assert queued(engine) == {}
-
-
-def test_backoff_doubles_up_to_an_hour() -> None:
-    assert [backoff(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (1, 2, 4)]
-    assert backoff(30) == timedelta(hours=1)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedgen.app import LOG_FORMAT, OneLineFormatter, describe_failure
 from feedgen.db import describe_error, open_engine
 from feedgen.errors import StorageError
+from feedgen.logs import LOG_FORMAT, OneLineFormatter, describe_failure
 from feedgen.tokens import new_token, redact, scrub
 
 TOKEN = new_token()

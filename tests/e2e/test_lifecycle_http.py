@@ -21,7 +21,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from feedgen import state
+from feedgen.state import tables as state
 from tests.conftest import NOW
 from tests.factories import Crm
 from tests.parsers import parse_all

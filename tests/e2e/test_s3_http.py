@@ -14,14 +14,15 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from feedgen import state
 from feedgen.build import Builder
 from feedgen.config import Config, PublishConfig, StorageConfig
-from feedgen.feeds import issue_feed, object_key, page_key
 from feedgen.model import FeedOptions, SubjectKind
-from feedgen.publish import ROBOTS_KEY
-from feedgen.storage import open_storage
-from feedgen.storage.s3 import S3Storage
+from feedgen.publish.storage import open_storage
+from feedgen.publish.storage.s3 import S3Storage
+from feedgen.publish.uploads import ROBOTS_KEY
+from feedgen.state import tables as state
+from feedgen.state.feeds import issue_feed
+from feedgen.tokens import object_key, page_key
 from tests.conftest import NOW
 from tests.factories import Crm
 from tests.parsers import parse_all

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from feedgen.cli import RET_SOURCE
+from feedgen.cli.helpers import RET_SOURCE
 from tests.faults.conftest import MakeDeployment, PgDatabase
 from tests.support.deployment import Deployment
 from tests.support.gate import Gate

@@ -7,7 +7,7 @@ import signal
 
 import pytest
 
-from feedgen.cli import RET_BUSY
+from feedgen.cli.helpers import RET_BUSY
 from tests.faults.conftest import MakeDeployment
 from tests.support.gate import Gate
 

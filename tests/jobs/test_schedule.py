@@ -11,11 +11,11 @@ import pytest
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from feedgen.build.report import RunReport
 from feedgen.config import WorkerConfig
 from feedgen.errors import StorageError
-from feedgen.liveness import Run
-from feedgen.report import RunReport
-from feedgen.runlock import RunLock
+from feedgen.state.liveness import Run
+from feedgen.state.runlock import RunLock
 from feedgen.tokens import new_token, redact
 from jobs.schedule import make_scheduler
 from jobs.tasks import Jobs

@@ -9,13 +9,13 @@ import random
 import pytest
 import sqlalchemy as sa
 
-from feedgen import state
 from feedgen.build import Builder
 from feedgen.config import Config, PublishConfig, WorkerConfig
 from feedgen.errors import StorageError
-from feedgen.feeds import issue_feed
 from feedgen.model import FeedOptions, SubjectKind
-from feedgen.storage.memory import MemoryStorage
+from feedgen.publish.storage.memory import MemoryStorage
+from feedgen.state import tables as state
+from feedgen.state.feeds import issue_feed
 from jobs.tasks import Jobs
 from tests.conftest import NOW
 from tests.factories import Crm

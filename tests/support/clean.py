@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from feedgen.build import Builder
 from feedgen.config import Config
-from feedgen.feeds import active_feeds, keys_of, object_key, page_key
-from feedgen.storage import Storage
+from feedgen.publish.storage import Storage
+from feedgen.state.feeds import active_feeds
+from feedgen.tokens import keys_of, object_key, page_key
 
 
 def differences(engine: sa.Engine, storage: Storage, config: Config, now: datetime) -> list[str]:

@@ -18,8 +18,8 @@ import sqlalchemy as sa
 
 from feedgen.config import Config, load_config
 from feedgen.db import open_engine
-from feedgen.feeds import active_feeds
-from feedgen.storage import Storage, open_storage
+from feedgen.publish.storage import Storage, open_storage
+from feedgen.state.feeds import active_feeds
 from tests.support.clean import differences
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from feedgen.app import App
 from feedgen.build import Builder
-from feedgen.storage.local import LocalStorage
+from feedgen.publish.storage.local import LocalStorage
 
 WAIT_SECONDS = 60.0
 
