@@ -1,5 +1,5 @@
-"""Incremental updates within a batch: the claimed feeds that only activity changes touched are
-patched from their last published bytes (``patch.patch_feed``); the others are built in full.
+"""Which claimed feeds to patch instead of building in full, and their new bytes: those that only
+activity changes touched are read back from storage and handed to ``render.patch``.
 
 A feed is patchable while everything but its activities is as it was at its last build: same
 object, same day (so the same window), a short list of changed activities (``detect.mark_dirty``).

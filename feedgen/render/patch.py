@@ -1,5 +1,5 @@
-"""Incremental updates of feeds: the last published bytes, with the changed events replaced,
-give the same bytes as a full build.
+"""Patching a feed's bytes: its last published bytes, with the changed events replaced, give the
+same bytes as a full build. Bytes in, bytes out (``build.incremental`` decides which feeds).
 
 A team feed holds every member's activities, twenty-five users' worth for a team of twenty-five:
 rebuilding it in full because one member moved one meeting would cost as much as rebuilding those

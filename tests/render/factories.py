@@ -22,7 +22,8 @@ ANNA = User(17, "Anna Schmidt", "anna.schmidt@tesoro.example", "Europe/Berlin")
 BEN = User(23, "Ben Li", "ben.li@tesoro.example", "Europe/Berlin")
 
 
-USERS = {u.id: u for u in (ANNA, BEN)}
+CLEO = User(31, "Cleo Martin", "cleo.martin@tesoro.example", "Europe/Paris")
+USERS = {u.id: u for u in (ANNA, BEN, CLEO)}
 
 
 HEADER = CalendarHeader("Anna Schmidt · CRM", 60)

@@ -8,14 +8,11 @@ from datetime import date, datetime, timedelta
 import pytest
 
 from feedgen.errors import RenderError
-from feedgen.model import Activity, ActivityKind, FeedOptions, Participant, Priority, Status, User
+from feedgen.model import Activity, ActivityKind, FeedOptions, Participant, Priority, Status
 from feedgen.render.content import FeedView, event_content, event_times, validate
 from feedgen.render.events import event_bytes
+from tests.render.factories import ANNA, BEN, USERS
 
-ANNA = User(17, "Anna Schmidt", "anna.schmidt@tesoro.example", "Europe/Berlin")
-BEN = User(23, "Ben Li", "ben.li@tesoro.example", "Europe/Berlin")
-CLEO = User(31, "Cleo Martin", "cleo.martin@tesoro.example", "Europe/Paris")
-USERS = {u.id: u for u in (ANNA, BEN, CLEO)}
 CREATED = datetime(2026, 11, 2, 8, 15)
 EDITED = datetime(2026, 11, 20, 16, 40, 5)
 ACTIVITY_URL = "https://crm.example.com/activities/{id}"

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from feedgen.config import PublishConfig
-from feedgen.model import Feed, FeedOptions, SubjectKind, Team, User
+from feedgen.model import Feed, FeedOptions, SubjectKind, Team
 from feedgen.render.header import CalendarHeader, Looks
+from tests.render.factories import ANNA, BEN, USERS
 
-ANNA = User(17, "Anna Schmidt", "anna.schmidt@tesoro.example", "Europe/Berlin")
-BEN = User(23, "Ben Li", "ben.li@tesoro.example", "America/New_York")
-USERS = {user.id: user for user in (ANNA, BEN)}
 SALES = Team(5, "Sales Nord", (ANNA.id, BEN.id))
 LOOKS = Looks(PublishConfig(uid_domain="crm.test", refresh_minutes=30))
 
