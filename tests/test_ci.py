@@ -13,7 +13,7 @@ from tests.support.moto_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # One test on both databases: its PostgreSQL half is skipped when no server answers.
-ON_BOTH = "tests/test_migrations.py::test_a_new_feed_waits_for_a_full_build"
+ON_BOTH = "tests/state/test_migrations.py::test_a_new_feed_waits_for_a_full_build"
 
 
 def run_pytest(ci: str) -> subprocess.CompletedProcess[str]:
