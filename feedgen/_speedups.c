@@ -1,4 +1,4 @@
-/* The serialiser of render.event_body and of text lines, in C; and db.decode_text.
+/* The serialiser of render.event_body and of text lines, in C; and undecodable.decode_text.
  *
  * The same bytes as the Python code in render.py and ical.py, which stays the reference and the
  * fallback: the differential tests (tests/test_ical.py) hold both to icalendar byte for byte.
@@ -387,14 +387,27 @@ static PyObject *text_line(PyObject *module, PyObject *const *args, Py_ssize_t n
     return result;
 }
 
-/* sqlite3's text_factory (db.py): UTF-8, with bytes that are not valid UTF-8 read as U+FFFD.
- * One positional argument, so the call costs next to nothing per value, where
+/* Values decode_text read with bytes replaced: undecodable.replacements() adds them up. */
+static Py_ssize_t replaced = 0;
+
+/* sqlite3's text_factory (undecodable.py): UTF-8, with bytes that are not valid UTF-8 read as
+ * U+FFFD, and counted. One positional argument, so the call costs little per value, where
  * functools.partial(str, encoding=..., errors=...) adds about 300 ns. */
 static PyObject *decode_text(PyObject *self, PyObject *data) {
     char *s;
     Py_ssize_t size;
     if (PyBytes_AsStringAndSize(data, &s, &size) < 0) return NULL;
-    return PyUnicode_DecodeUTF8(s, size, "replace");
+    PyObject *text = PyUnicode_DecodeUTF8(s, size, NULL);
+    if (text == NULL && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+        PyErr_Clear();
+        replaced++;
+        text = PyUnicode_DecodeUTF8(s, size, "replace");
+    }
+    return text;
+}
+
+static PyObject *replacements(PyObject *self, PyObject *unused) {
+    return PyLong_FromSsize_t(replaced);
 }
 
 static PyMethodDef methods[] = {
@@ -403,7 +416,9 @@ static PyMethodDef methods[] = {
     {"text_line", (PyCFunction)(void (*)(void))text_line, METH_FASTCALL,
      "text_line(prefix, value) -> bytes: a TEXT property line, escaped, folded, with CRLF."},
     {"decode_text", (PyCFunction)decode_text, METH_O,
-     "decode_text(data) -> str: UTF-8 bytes as text, bad bytes as U+FFFD."},
+     "decode_text(data) -> str: UTF-8 bytes as text, bad bytes as U+FFFD (counted)."},
+    {"replacements", (PyCFunction)replacements, METH_NOARGS,
+     "replacements() -> int: how many values decode_text read with bytes replaced."},
     {NULL, NULL, 0, NULL},
 };
 

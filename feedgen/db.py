@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import codecs
 import logging
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from .errors import SourceError
 from .tokens import scrub
+from .undecodable import SQL_ASCII_CODEC, decode_text
 
 log = logging.getLogger(__name__)
 
@@ -71,24 +69,6 @@ def open_engine(url: str) -> Engine:
     return engine
 
 
-def _text_decoder() -> Callable[[bytes], str]:
-    """Bytes as text, with bytes that are not valid UTF-8 read as U+FFFD: in C when built
-    (``_speedups.decode_text``, a few ns a value), else ``str`` with errors="replace"."""
-    if not os.environ.get("FEEDGEN_NO_SPEEDUPS"):
-        try:
-            from ._speedups import decode_text
-
-            return decode_text
-        except ImportError:  # pragma: no cover (built without a C compiler)
-            pass
-    return partial(str, encoding="utf-8", errors="replace")
-
-
-# Text that is not valid UTF-8 (SQLite stores whatever bytes it is given) is read with U+FFFD in
-# place of the bad bytes, rather than failing the whole read; ``source`` names the row.
-decode_text = _text_decoder()
-
-
 def describe_error(exc: SQLAlchemyError) -> str:
     """A database error in a few words: the driver's first line, never the SQL or parameters."""
     return f"database error: {_first_line(exc)}"
@@ -102,55 +82,14 @@ def _first_line(exc: SQLAlchemyError) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Text that is not valid UTF-8 is read with U+FFFD in place of the bad bytes instead of
+    # failing the whole read (``undecodable``).
     dbapi_connection.text_factory = decode_text
     # WAL lets the CLI and the worker read while the other writes.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
-
-
-SQL_ASCII_CODEC = "feedgen_sql_ascii"
-
-
-def _decode_replacing(data: Any, errors: str = "strict", /) -> tuple[str, int]:
-    return codecs.utf_8_decode(data, "replace", True)
-
-
-def _find_codec(name: str) -> codecs.CodecInfo | None:
-    """UTF-8 that reads bad bytes as U+FFFD, for databases whose encoding is SQL_ASCII."""
-    if name != SQL_ASCII_CODEC:
-        return None
-    return codecs.CodecInfo(codecs.utf_8_encode, _decode_replacing, name=SQL_ASCII_CODEC)
-
-
-codecs.register(_find_codec)
-
-# What is read in place of bytes that are not valid UTF-8.
-REPLACEMENT = "\ufffd"
-_reported: set[tuple[str, object, tuple[str, ...]]] = set()
-
-
-def warn_replaced(table: str, row_id: object, columns: Mapping[str, str | None]) -> None:
-    """Warn once (per process) which of a row's ``columns`` held bytes that are not valid UTF-8.
-
-    Names the table, columns and row, never the text: it may be personal. A value that holds
-    U+FFFD itself reads the same and is named too.
-    """
-    bad = tuple(
-        f"{table}.{name}" for name, value in columns.items() if value and REPLACEMENT in value
-    )
-    key = (table, row_id, bad)
-    if not bad or key in _reported:
-        return
-    if len(_reported) >= 10_000:  # what was said is forgotten before it grows with the CRM
-        _reported.clear()
-    _reported.add(key)
-    log.warning(
-        "%s of row %s: not valid UTF-8, read with U+FFFD in place of the bad bytes",
-        ", ".join(bad),
-        row_id,
-    )
 
 
 def _postgres_text(dbapi_connection: Any, _record: Any) -> None:

@@ -88,7 +88,8 @@ class Activity:
     def sequence(self) -> int:
         """The event's SEQUENCE: the count of versions feedgen observed, never below the whole
         seconds between creation and this version (``sequence_floor``)."""
-        return max(sequence_floor(self.created_at, self.updated_at), self.counted_sequence)
+        floor = sequence_floor(self.created_at, self.updated_at)
+        return self.counted_sequence if self.counted_sequence > floor else floor
 
 
 # The largest INTEGER of RFC 5545 (section 3.3.8), which SEQUENCE is.

@@ -75,7 +75,8 @@ def _load() -> tuple[Any, str]:
 
 _lib, PROBLEM = _load()
 AVAILABLE = _lib is not None
-# CI must not pass with the check silently missing (tests/render/test_libical.py fails there instead).
+# CI must not pass with the check silently missing (tests/render/test_libical.py fails there
+# instead).
 REQUIRED = bool(os.environ.get("CI"))
 
 

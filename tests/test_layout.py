@@ -14,7 +14,7 @@ import feedgen
 
 PACKAGE = Path(feedgen.__file__).parent
 # What each room may import of feedgen: the flow goes crm → render → publish, build above them.
-BASE = {"model", "errors", "config", "tokens", "db", "logs", "stopping", "_speedups"}
+BASE = {"model", "errors", "config", "tokens", "db", "undecodable", "logs", "stopping", "_speedups"}
 ALLOWED = {
     "state": BASE,
     "crm": BASE | {"state"},

@@ -14,10 +14,9 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select
 
-from ..db import REPLACEMENT, chunks, warn_replaced
+from ..db import chunks
 from ..errors import RenderError
 from ..model import (
-    MAX_SEQUENCE,
     Activity,
     ActivityKind,
     Participant,
@@ -27,6 +26,7 @@ from ..model import (
     Window,
 )
 from ..state import tables as state
+from ..undecodable import name_rows, replacements
 from . import tables as crm
 from .people import Users
 
@@ -61,11 +61,13 @@ ACTIVITY_COLUMNS = (
 _ix = state.activity_index
 
 
-# With the version and SEQUENCE feedgen's index holds (NULL: not indexed yet), for builds.
-INDEXED_COLUMNS = (*ACTIVITY_COLUMNS, _ix.c.version, _ix.c.sequence)
+# With the SEQUENCE feedgen's index counted (NULL: not indexed yet), for builds.
+INDEXED_COLUMNS = (*ACTIVITY_COLUMNS, _ix.c.sequence)
 
 
 _INDEXED = _ix.c.activity_id == _a.c.id
+# Where the text of a row of ``ACTIVITY_COLUMNS`` is, to name it when it was not valid UTF-8.
+_ACTIVITY_TEXT = {"title": 3, "description": 6, "location": 7}
 
 
 def _in_window(window: Window) -> Any:
@@ -107,6 +109,7 @@ def load_batch(
     audience: dict[int, set[int]] = defaultdict(set)
     wanted = set(user_ids)
     ordered = sorted(wanted)
+    before = replacements()
     for part in chunks(ordered):
         owned = (
             select(*INDEXED_COLUMNS)
@@ -124,6 +127,8 @@ def load_batch(
         for user_id, *values in conn.execute(shared):
             rows[values[0]] = values
             audience[values[0]].add(user_id)
+    if replacements() != before:
+        name_rows("activities", rows.values(), 0, _ACTIVITY_TEXT)
     return _complete(conn, rows, audience, wanted, users)
 
 
@@ -135,6 +140,7 @@ def load_activities(
     rows: dict[int, Any] = {}
     audience: dict[int, set[int]] = defaultdict(set)
     ids = sorted(set(activity_ids))
+    before = replacements()
     for part in chunks(ids):
         query = (
             select(*INDEXED_COLUMNS)
@@ -144,6 +150,8 @@ def load_activities(
         for row in conn.execute(query):
             rows[row.id] = row
             audience[row.id].add(row.owner_id)
+    if replacements() != before:
+        name_rows("activities", rows.values(), 0, _ACTIVITY_TEXT)
     return _complete(conn, rows, audience, None, users)
 
 
@@ -165,12 +173,13 @@ def _complete(
             .where(_p.c.activity_id.in_(part))
             .order_by(_p.c.activity_id, _p.c.id)
         )
+        before = replacements()
         found = conn.execute(on_activities).all()
+        if replacements() != before:
+            name_rows("participants", found, 4, {"name": 2, "email": 3})
         if isinstance(users, Users):  # the owners and colleagues these events name
             users.need([rows[i][2] for i in part] + [row[1] for row in found])
-        for activity_id, user_id, name, email, participant_id in found:
-            if (name and REPLACEMENT in name) or (email and REPLACEMENT in email):
-                warn_replaced("participants", participant_id, {"name": name, "email": email})
+        for activity_id, user_id, name, email, _ in found:
             if wanted is None and user_id is not None:
                 audience[activity_id].add(user_id)
             people[activity_id].append(_participant(user_id, name, email, users, colleagues))
@@ -229,26 +238,21 @@ def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Ac
     if kind_value is None or status_value is None or (priority and priority_value is None):
         bad = kind if kind_value is None else status if status_value is None else priority
         raise RenderError(aid, f"unexpected value {bad!r} (see the CRM contract)")
-    title = title or ""
-    if (
-        REPLACEMENT in title
-        or (description and REPLACEMENT in description)
-        or (location and REPLACEMENT in location)
-    ):
-        columns = {"title": title, "description": description, "location": location}
-        warn_replaced("activities", aid, columns)
-    updated = _naive(updated, whole_seconds=False)
-    counted = row[15] if len(row) > 15 else None
-    if counted is not None and row[14] != updated:
-        # A version detection has not seen yet: it will count one more (``next_sequence``).
-        counted = min(MAX_SEQUENCE, counted + 1)
+    # Versions to the microsecond: two saves within one second are two versions.
+    if updated.tzinfo is not None:
+        updated = updated.astimezone(UTC).replace(tzinfo=None)
+    if created is None:
+        created = updated
+    elif created.tzinfo is not None:
+        created = created.astimezone(UTC).replace(tzinfo=None)
+    counted = row[14] if len(row) > 14 else None
     return Activity(
         id=aid,
         kind=kind_value,
         owner_id=owner_id,
-        title=title,
-        created_at=_naive(created, whole_seconds=False) or updated,  # type: ignore[arg-type]
-        updated_at=updated,  # type: ignore[arg-type]
+        title=title or "",
+        created_at=created,
+        updated_at=updated,
         description=description or "",
         location=location or "",
         start=_naive(starts),
@@ -262,10 +266,10 @@ def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Ac
     )
 
 
-def _naive(value: datetime | None, whole_seconds: bool = True) -> datetime | None:
+def _naive(value: datetime | None) -> datetime | None:
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
     # Event times are written to the second, and patches parse them back from the feed's bytes.
-    return value.replace(microsecond=0) if value.microsecond and whole_seconds else value
+    return value.replace(microsecond=0) if value.microsecond else value

@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection, select
 
-from ..db import REPLACEMENT, chunks, warn_replaced
+from ..db import chunks
 from ..model import Team, User
+from ..undecodable import name_rows, replacements
 from . import tables as crm
 
 T = TypeVar("T")
@@ -21,20 +22,29 @@ _u = crm.users
 _USER_COLUMNS = (_u.c.id, _u.c.name, _u.c.email, _u.c.time_zone, _u.c.active)
 
 
+_USER_TEXT = {"name": 1, "email": 2, "time_zone": 3}
+
+
 def _user(row: Any) -> User:
     user_id, name, email, zone, active = row
-    if (
-        (name and REPLACEMENT in name)
-        or (email and REPLACEMENT in email)
-        or (zone and REPLACEMENT in zone)
-    ):
-        warn_replaced("users", user_id, {"name": name, "email": email, "time_zone": zone})
     return User(user_id, name or "", email, zone or "UTC", bool(active))
+
+
+def _read_users(conn: Connection, ids: Sequence[int] | None) -> Sequence[Any]:
+    """The rows of the users of ``ids`` (every user when None)."""
+    query = select(*_USER_COLUMNS)
+    if ids is not None:
+        query = query.where(_u.c.id.in_(ids))
+    before = replacements()
+    rows = conn.execute(query).all()
+    if replacements() != before:
+        name_rows("users", rows, 0, _USER_TEXT)
+    return rows
 
 
 def load_users(conn: Connection) -> dict[int, User]:
     """Every user of the CRM (for commands about many users; builds use ``Users``)."""
-    return {row[0]: _user(row) for row in conn.execute(select(*_USER_COLUMNS))}
+    return {row[0]: _user(row) for row in _read_users(conn, None)}
 
 
 class _ReadOnDemand(Mapping[int, T]):
@@ -87,7 +97,7 @@ class Users(_ReadOnDemand[User]):
     """The CRM's users that a batch shows (``load_users`` reads them all, for commands)."""
 
     def _fetch(self, ids: Sequence[int]) -> Iterable[tuple[int, User]]:
-        for row in self._conn.execute(select(*_USER_COLUMNS).where(_u.c.id.in_(ids))):
+        for row in _read_users(self._conn, ids):
             yield row[0], _user(row)
 
 
@@ -126,7 +136,9 @@ def _read_teams(conn: Connection, ids: Sequence[int] | None) -> Iterator[tuple[i
     members: dict[int, list[int]] = defaultdict(list)
     for team_id, user_id in conn.execute(memberships):
         members[team_id].append(user_id)
-    for row in conn.execute(teams):
-        if row.name and REPLACEMENT in row.name:
-            warn_replaced("teams", row.id, {"name": row.name})
+    before = replacements()
+    rows = conn.execute(teams).all()
+    if replacements() != before:
+        name_rows("teams", rows, 0, {"name": 1})
+    for row in rows:
         yield row.id, Team(row.id, row.name or "", tuple(members.get(row.id, ())))

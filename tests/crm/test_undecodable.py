@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from feedgen import db
+from feedgen import undecodable
 from feedgen.build import Builder
 from feedgen.config import Config, PublishConfig
 from feedgen.crm import tables as crm_tables
@@ -40,7 +40,7 @@ BAD_TEXT = "Bad \ufffd\ufffd"
 @pytest.fixture(autouse=True)
 def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """Warnings are said once per process: each test starts as a new one (row ids repeat)."""
-    monkeypatch.setattr(db, "_reported", set())
+    monkeypatch.setattr(undecodable, "_reported", set())
 
 
 @pytest.fixture(
@@ -170,7 +170,7 @@ def test_bad_bytes_in_any_column_leave_every_other_feed_to_build(
     assert report.failed == 0
     assert f"activity-{ben_news}@crm.test".encode() in office.feed("ben")
     assert b"BEGIN:VEVENT" not in office.feed("carl")  # a deactivated user's feed is emptied
-    warnings = [r.getMessage() for r in caplog.records if r.name == "feedgen.db"]
+    warnings = [r.getMessage() for r in caplog.records if r.name == "feedgen.undecodable"]
     assert warnings == [
         f"{table}.{column} of row {row_id}: not valid UTF-8, read with U+FFFD in place of "
         "the bad bytes"
@@ -227,6 +227,25 @@ def test_a_bad_participant_name_shows_with_replacement_characters(
         b"\xc0\xaf overlong",
     ],
 )
-def test_the_c_decoder_reads_bytes_as_python_does(data: bytes) -> None:
-    speedups = pytest.importorskip("feedgen._speedups")
-    assert speedups.decode_text(data) == str(data, "utf-8", "replace")
+def test_the_decoders_read_bytes_as_python_does_and_count_what_they_replace(
+    data: bytes,
+) -> None:
+    expected = str(data, "utf-8", "replace")
+    bad = "\ufffd" in expected
+    decoders = [undecodable._python_decode_text]
+    if undecodable._speedups is not None:
+        decoders.append(undecodable._speedups.decode_text)
+    for decode in decoders:
+        before = undecodable.replacements()
+        assert decode(data) == expected
+        assert undecodable.replacements() - before == bad
+
+
+def test_a_replacement_character_the_crm_stored_itself_is_not_reported(
+    engine: sa.Engine, office: Office, caplog: pytest.LogCaptureFixture
+) -> None:
+    office.crm.edit(office.meeting, title="Price list \ufffd as imported")
+    with caplog.at_level(logging.WARNING):
+        assert office.builder.cycle().failed == 0
+    assert "SUMMARY:Price list \ufffd as imported".encode() in office.feed("anna")
+    assert not [r for r in caplog.records if r.name == "feedgen.undecodable"]
