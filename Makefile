@@ -25,7 +25,7 @@ venv: $(STAMP) ## create the virtualenv and install feedgen with its test tools
 demo: $(STAMP) ## seed a demo CRM in SQLite and build every feed into var/feeds
 	$(BIN)/feedgen --config config.demo.toml demo --reset
 	$(BIN)/feedgen --config config.demo.toml build
-	$(BIN)/feedgen --config config.demo.toml status --limit 5
+	$(BIN)/feedgen --config config.demo.toml status --limit 5 --show-urls
 
 serve: ## serve var/feeds on http://localhost:8000, the demo feeds' URL (Ctrl-C stops)
 	$(BIN)/python -m http.server --bind 127.0.0.1 --directory var/feeds 8000
