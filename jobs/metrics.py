@@ -75,7 +75,7 @@ class WorkerMetrics:
             registry=registry,
         )
         self.events = Counter(
-            "feedgen_events_rendered", "Events in the feeds built.", registry=registry
+            "feedgen_events_rendered", "Events and to-dos in the feeds built.", registry=registry
         )
         self.last_success = Gauge(
             "feedgen_last_success_timestamp_seconds",
