@@ -74,6 +74,14 @@ class WorkerConfig:
 @dataclass(frozen=True)
 class LoggingConfig:
     level: str = "INFO"
+    format: str = "text"
+
+
+@dataclass(frozen=True)
+class MetricsConfig:
+    port: int = 0  # off; 9464 is the conventional port of an exporter
+    address: str = "0.0.0.0"  # every interface, so container probes reach it
+    unhealthy_after_cycles: int = 3
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ class Config:
     publish: PublishConfig = PublishConfig()
     worker: WorkerConfig = WorkerConfig()
     logging: LoggingConfig = LoggingConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def default_options(self) -> FeedOptions:
         return FeedOptions(days_back=self.publish.days_back, days_ahead=self.publish.days_ahead)
@@ -223,6 +232,16 @@ def _log_level(value: Any) -> str:
     return text
 
 
+LOG_FORMATS = ("text", "json")
+
+
+def _log_format(value: Any) -> str:
+    text = _text(value).lower()
+    if text not in LOG_FORMATS:
+        raise ValueError(f"expected {' or '.join(LOG_FORMATS)}, got {value!r}")
+    return text
+
+
 SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "database": (DatabaseConfig, {"url": _database_url}),
     "storage": (
@@ -263,7 +282,11 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "stop_seconds": _int(1, 3600),
         },
     ),
-    "logging": (LoggingConfig, {"level": _log_level}),
+    "logging": (LoggingConfig, {"level": _log_level, "format": _log_format}),
+    "metrics": (
+        MetricsConfig,
+        {"port": _int(0, 65535), "address": _text, "unhealthy_after_cycles": _int(1, 1000)},
+    ),
 }
 
 

@@ -7,6 +7,9 @@ Stopping: SIGTERM or SIGINT sets the builder's stop flag (``feedgen.stopping``).
 finishes the batch in hand, records it and returns; the main thread then shuts the scheduler down,
 waiting for that job, and only then does anything get closed. A second signal, or a stop longer
 than ``worker.stop_seconds``, exits at once.
+
+With ``metrics.port`` set, the metrics and health endpoint (``health``) serves from the start of
+the worker until its scheduler has shut down.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from feedgen.state.liveness import Heartbeat
 from feedgen.state.runlock import RunLock
 from feedgen.stopping import StopSignals
 
+from .health import MetricsServer
+from .metrics import WorkerMetrics
 from .tasks import Jobs
 
 log = logging.getLogger("feedgen.worker")
@@ -64,9 +69,18 @@ def run_worker(app: App) -> None:
     # Installed before the rest: a signal during start-up stops the worker as cleanly.
     with lock.worker() if lock else nullcontext(), signals:
         builder = app.builder(stop=stop)
+        metrics = WorkerMetrics(app.engine)
+        # Bound before anything starts: a port in use stops the worker with one line.
+        server = MetricsServer.from_config(metrics, app.config.metrics, config.cycle_minutes)
         heartbeat = Heartbeat(app.engine)
         heartbeat.start()
-        scheduler = make_scheduler(Jobs(builder, config, lock=lock, heartbeat=heartbeat), config)
+        jobs = Jobs(builder, config, lock=lock, heartbeat=heartbeat, metrics=metrics)
+        scheduler = make_scheduler(jobs, config)
+        if server:
+            server.start()
+            log.info(
+                "metrics and health on http://%s:%d/metrics, /healthz", server.address, server.port
+            )
         if not stop.is_set():
             scheduler.start()
             log.info(
@@ -84,5 +98,7 @@ def run_worker(app: App) -> None:
         )
         if scheduler.running:
             scheduler.shutdown(wait=True)
+        if server:
+            server.stop()
         heartbeat.stop()
     log.info("worker stopped")

@@ -5,6 +5,9 @@ a few words; its traceback is logged at DEBUG only. Cycles then back off: after 
 row the next cycle waits 2^(n-1) intervals, at most MAX_BACKOFF_SECONDS (or one interval when
 that is longer). The first job that succeeds repairs what the failed ones left: feeds stay dirty
 until a build records them.
+
+Each job's line carries its figures as ``extra`` (job, duration_seconds, outcome and the counts),
+so that the JSON log format gives a pipeline fields to key on; ``metrics`` counts the same.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from feedgen.model import utc_now
 from feedgen.state.liveness import Heartbeat, Run
 from feedgen.state.runlock import RunLock
 
+from .metrics import WorkerMetrics, outcome_of
+
 log = logging.getLogger("feedgen.worker")
 
 MAX_BACKOFF_SECONDS = 300.0
@@ -40,10 +45,12 @@ class Jobs:
         clock: Callable[[], float] = time.monotonic,
         lock: RunLock | None = None,
         heartbeat: Heartbeat | None = None,
+        metrics: WorkerMetrics | None = None,
     ) -> None:
         self.builder = builder
         self.lock = lock
         self.heartbeat = heartbeat
+        self.metrics = metrics
         self.interval = config.cycle_minutes * 60
         self.clock = clock
         self.failures = 0  # jobs failed in a row
@@ -69,12 +76,23 @@ class Jobs:
                 report = job()
         except Busy as exc:  # a command runs a job on this SQLite database: it does the work
             log.info("%s skipped: %s", name, exc)
+            if self.metrics:
+                self.metrics.job_finished(name, "skipped", 0.0)
             return None
         except Exception as exc:  # the schedule must go on; the next job repairs
             log.debug("%s failed", name, exc_info=True)
             self._failed(started)
             seconds, cause = self.clock() - started, describe_failure(exc)
-            log.warning("%s failed after %.1fs: %s (%s)", name, seconds, cause, self._next_try())
+            if self.metrics:  # counted before the line: whoever reads the line finds them
+                self.metrics.job_finished(name, "failed", seconds)
+            log.warning(
+                "%s failed after %.1fs: %s (%s)",
+                name,
+                seconds,
+                cause,
+                self._next_try(),
+                extra={"job": name, "duration_seconds": round(seconds, 3), "outcome": "failed"},
+            )
             if self.heartbeat:
                 failed = Run(name, started_at, seconds, outcome="failed", error=cause)
                 self.heartbeat.job_finished(failed)
@@ -85,6 +103,8 @@ class Jobs:
         elif self.failures:
             recovered = f" (back after {self.failures} failed job(s))"
             self.failures, self.resume_at = 0, 0.0
+        if self.metrics:
+            self.metrics.job_finished(name, outcome_of(report), report.seconds, report)
         self._log(report, recovered)
         if self.heartbeat:
             self.heartbeat.job_finished(report.as_run(started_at))
@@ -115,9 +135,27 @@ class Jobs:
             more = len(report.storage_errors) - 1
             others = f" and {more} more" if more else ""
             problems.append(f"{report.storage_errors[0]}{others}; retried later")
+        fields = _fields(report)
         if not problems:
-            log.info("%s%s", report.summary(), recovered)
+            log.info("%s%s", report.summary(), recovered, extra=fields)
             return
-        log.warning("%s%s; %s", report.summary(), recovered, "; ".join(problems))
+        log.warning("%s%s; %s", report.summary(), recovered, "; ".join(problems), extra=fields)
         for feed_id, message in sorted(report.errors.items())[:FEED_LINES]:
             log.debug("feed %s: %s", feed_id, message)
+
+
+# The counts of a job's line, as fields of a JSON log line.
+_COUNTS = (
+    *("feeds_built", "uploaded", "pages_uploaded", "unchanged", "failed", "patched", "events"),
+    *("bytes_uploaded", "deleted", "skipped_activities"),
+)
+
+
+def _fields(report: RunReport) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "job": report.kind,
+        "duration_seconds": round(report.seconds, 3),
+        "outcome": outcome_of(report),
+    }
+    fields.update((name, getattr(report, name)) for name in _COUNTS)
+    return fields

@@ -87,7 +87,8 @@ def _start(config: Config, now: datetime, log_level: int) -> None:
 
     setup_logging(
         logging.getLevelName(log_level),
-        "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
+        config.logging.format,
+        text_format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
     )
     engine, storage = open_engine(config.database.url), open_storage(config.storage)
     # Every process builds for the parent's day, whatever the clock says when it gets there.
