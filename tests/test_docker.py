@@ -8,6 +8,7 @@ import fnmatch
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -196,3 +197,50 @@ def test_the_build_context_holds_what_the_sdist_needs() -> None:
             needed += words[1:]
     for path in needed:
         assert (ROOT / path).exists() and not is_ignored(path), path
+
+
+def build_context(target: Path) -> Path:
+    """A copy of what `docker build .` sends: the repository less what .dockerignore names."""
+    for path in sorted(ROOT.rglob("*")):
+        relative = path.relative_to(ROOT).as_posix()
+        if path.is_file() and not is_ignored(relative):
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / relative)
+    return target
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("cc") is None, reason="no C compiler here")
+def test_the_dockerfile_steps_build_and_install_feedgen(tmp_path: Path) -> None:
+    """The builder's build and the final stage's install, run here on the build context, with
+    /dist and /opt/feedgen moved under tmp_path; the system steps (apt-get, useradd) left out."""
+    context = build_context(tmp_path / "context")
+    dist, venv = tmp_path / "dist", tmp_path / "opt-feedgen"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("FEEDGEN_")},
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    env.pop("PYTHONPATH", None)
+    # The builder works in the context (WORKDIR /src), the final stage outside it (in /), where
+    # the sources cannot shadow the installed package.
+    steps = [
+        (value, context) for name, value in stages()[0] if name == "RUN" and "apt-get" not in value
+    ]
+    steps += [
+        (step.strip(), tmp_path)
+        for value in final("RUN")
+        for step in value.split("&&")
+        if not step.strip().startswith(("useradd", "mkdir"))
+    ]
+    for step, folder in steps:
+        command = step.replace("/opt/feedgen", str(venv)).replace("/dist", str(dist))
+        done = subprocess.run(
+            ["/bin/sh", "-c", command], cwd=folder, env=env, capture_output=True, timeout=600
+        )
+        assert done.returncode == 0, f"{command}\n{done.stderr.decode()[-3000:]}"
+    (entrypoint,) = [json.loads(value) for value in final("ENTRYPOINT")]
+    done = subprocess.run(
+        [venv / "bin" / entrypoint[0], "--version"], env=env, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0 and b"0.1.0" in done.stdout
+    assert not dist.exists()  # removed from the image once installed
