@@ -18,32 +18,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from dockerfile_parse import DockerfileParser
 
 from feedgen.cli import cli
-from tests.support.deploy_config import unknown_env
+from tests.support.deploy_files import final, image_env, stages, unknown_env
 
 ROOT = Path(__file__).resolve().parent.parent
-Instruction = tuple[str, str]  # (INSTRUCTION, its value)
-
-
-def stages() -> list[list[Instruction]]:
-    """The Dockerfile's stages, each its instructions from FROM on."""
-    found: list[list[Instruction]] = []
-    for item in DockerfileParser(str(ROOT / "Dockerfile")).structure:
-        if item["instruction"] == "FROM":
-            found.append([])
-        if item["instruction"] != "COMMENT":
-            found[-1].append((item["instruction"], item["value"]))
-    return found
-
-
-def final(instruction: str) -> list[str]:
-    return [value for name, value in stages()[-1] if name == instruction]
-
-
-def image_env() -> dict[str, str]:
-    return dict(word.split("=", 1) for value in final("ENV") for word in shlex.split(value))
 
 
 def healthcheck_command() -> str:

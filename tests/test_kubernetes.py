@@ -16,8 +16,7 @@ from click.testing import CliRunner
 
 from feedgen.cli import cli
 from feedgen.config import WorkerConfig
-from tests.support.deploy_config import check_config, unknown_env
-from tests.test_docker import final, image_env
+from tests.support.deploy_files import check_config, final, image_env, unknown_env
 
 ROOT = Path(__file__).resolve().parent.parent
 FOLDER = ROOT / "deploy/kubernetes"

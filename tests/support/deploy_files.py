@@ -1,5 +1,5 @@
-"""The configuration keys the deployment files (deploy/, Dockerfile) may name, and a check of a
-config.toml they ship.
+"""Reading the deployment files (deploy/, the Dockerfile) for tests: the Dockerfile's stages,
+the configuration keys the files may name, and a check of a config.toml they ship.
 
 The keys are feedgen.config.SCHEMA's, and the metrics and log-format settings the worker's metrics
 endpoint brings (PENDING) while SCHEMA lacks them: once SCHEMA has a key, its values are validated
@@ -8,11 +8,17 @@ by feedgen itself like any other, and its PENDING entry does nothing.
 
 from __future__ import annotations
 
+import shlex
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from dockerfile_parse import DockerfileParser
+
 from feedgen.config import CONFIG_ENV, ENV_PREFIX, SCHEMA, Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+Instruction = tuple[str, str]  # (INSTRUCTION, its value)
 
 PENDING = {
     "metrics": {"port", "address", "unhealthy_after_cycles"},
@@ -72,3 +78,23 @@ def _toml(value: Any) -> str:
     if isinstance(value, int | float):
         return repr(value)
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def stages() -> list[list[Instruction]]:
+    """The Dockerfile's stages, each its instructions from FROM on."""
+    found: list[list[Instruction]] = []
+    for item in DockerfileParser(str(ROOT / "Dockerfile")).structure:
+        if item["instruction"] == "FROM":
+            found.append([])
+        if item["instruction"] != "COMMENT":
+            found[-1].append((item["instruction"], item["value"]))
+    return found
+
+
+def final(instruction: str) -> list[str]:
+    """The values of ``instruction`` in the image's (the last) stage."""
+    return [value for name, value in stages()[-1] if name == instruction]
+
+
+def image_env() -> dict[str, str]:
+    return dict(word.split("=", 1) for value in final("ENV") for word in shlex.split(value))
