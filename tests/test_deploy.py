@@ -1,5 +1,6 @@
 """The systemd units: systemd itself accepts them and rates their sandbox OK, they run real
-feedgen commands, and they give a stop more time than the worker ever takes."""
+feedgen commands, and they give a stop more time than the worker ever takes. Also the check of
+the configuration keys every deployment file names."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from click.testing import CliRunner
 
 from feedgen.cli import cli
 from feedgen.config import WorkerConfig
+from feedgen.errors import ConfigError
+from tests.support.deploy_files import check_config, unknown_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "deploy/systemd"
@@ -140,3 +143,33 @@ def test_the_readme_states_the_bound_the_files_ship() -> None:
     readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
     assert f"never later than `worker.stop_seconds` ({STOP_SECONDS} s)" in readme
     assert "`TimeoutStopSec=45`" in readme and "`terminationGracePeriodSeconds: 45`" in readme
+
+
+# --- the keys the deployment files may name (tests/support/deploy_files.py) -------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[worker]\nprocesess = 2\n", "worker.procesess"),
+        ("[metrix]\nport = 9464\n", "metrix"),
+        ("[worker]\nprocesses = 0\n", "worker.processes"),
+        ('[logging]\nformat = "json"\nlevel = "LOUD"\n', "logging.level"),
+    ],
+)
+def test_a_shipped_configuration_with_a_wrong_key_or_value_fails(
+    text: str, named: str, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        check_config(text, tmp_path)
+    assert caught.value.key == named
+
+
+def test_the_metrics_and_log_format_keys_are_accepted(tmp_path: Path) -> None:
+    text = '[metrics]\nport = 9464\naddress = "0.0.0.0"\nunhealthy_after_cycles = 3\n'
+    config, raw = check_config(text + '[logging]\nformat = "json"\n', tmp_path)
+    assert raw["metrics"]["port"] == 9464 and config.logging.level == "INFO"
+    names = ["FEEDGEN_METRICS_PORT", "FEEDGEN_LOGGING_FORMAT", "FEEDGEN_CONFIG", "AWS_REGION"]
+    assert unknown_env(names + ["FEEDGEN_DATABASE_URL", "FEEDGEN_METRICS_PROT"]) == [
+        "FEEDGEN_METRICS_PROT"
+    ]
