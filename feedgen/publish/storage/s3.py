@@ -56,6 +56,7 @@ class S3Storage(Storage):
                 max_pool_connections=max_connections,
                 connect_timeout=CONNECT_TIMEOUT_SECONDS,
                 read_timeout=READ_TIMEOUT_SECONDS,
+                **_compatible_checksums(endpoint_url, Config.OPTION_DEFAULTS),
             )
             # A session of our own: boto3's default session is shared state and not thread-safe;
             # the client made here is, and is shared by every upload thread.
@@ -152,6 +153,22 @@ class S3Storage(Storage):
                 detail = detail.replace(form, redact(key))
         target = f" of {redact(key)}" if key else ""
         return StorageError(f"S3 {operation}{target} failed: {detail.strip()}")
+
+
+def _compatible_checksums(endpoint_url: str | None, known: Any) -> dict[str, str]:
+    """Checksums only where the S3 API requires them, for a store other than AWS's.
+
+    boto3 1.36 and later add a CRC32 checksum to every upload by default (over HTTPS as an
+    aws-chunked trailer), which S3-compatible stores refuse or mishandle: Cloudflare R2 among
+    them, and servers that predate the change. AWS S3 keeps the default; older boto3 sends no
+    such checksum and has no such option.
+    """
+    if endpoint_url is None or "request_checksum_calculation" not in known:
+        return {}
+    return {
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    }
 
 
 def _code(exc: ClientError) -> str:

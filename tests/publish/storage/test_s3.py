@@ -191,3 +191,42 @@ def test_end_to_end_over_http(aws_credentials: None, moto_endpoint: str) -> None
     again = requests.get(url, headers={"If-None-Match": etag}, timeout=5)
     assert again.status_code == 304
     assert again.content == b""
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def sent_headers(storage: S3Storage) -> list[dict[str, str]]:
+    """The headers of each request the storage's client sends from now on."""
+    sent: list[dict[str, str]] = []
+
+    def record(request: Any, **_: Any) -> None:
+        sent.append({name.lower(): _text(value) for name, value in request.headers.items()})
+
+    storage.client.meta.events.register("before-send.s3.PutObject", record)
+    return sent
+
+
+def test_aws_s3_keeps_boto3s_default_upload_checksum(s3: S3Storage) -> None:
+    sent = sent_headers(s3)
+    s3.put("t.ics", b"BEGIN:VCALENDAR", **HEADERS)
+    # A CRC32 since boto3 1.36 (an aws-chunked trailer over HTTPS); none before.
+    default = "request_checksum_calculation" in Config.OPTION_DEFAULTS
+    assert (sent[0].get("x-amz-sdk-checksum-algorithm") == "CRC32") is default
+
+
+def test_other_stores_get_checksums_only_where_the_api_requires_them(
+    aws_credentials: None, moto_endpoint: str
+) -> None:
+    # boto3's default CRC32 (an aws-chunked trailer over HTTPS) is what Cloudflare R2 refuses.
+    bucket = "feedgen-checksums"
+    storage = S3Storage(bucket, prefix="feeds", region=REGION, endpoint_url=moto_endpoint)
+    storage.client.create_bucket(Bucket=bucket)
+    sent = sent_headers(storage)
+    storage.put("t.ics", b"BEGIN:VCALENDAR", **HEADERS)
+    assert storage.get("t.ics") == b"BEGIN:VCALENDAR"
+    storage.close()
+    checksums = [name for name in sent[0] if "checksum" in name or name == "x-amz-trailer"]
+    assert checksums == []
+    assert "aws-chunked" not in sent[0].get("content-encoding", "")
