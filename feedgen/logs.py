@@ -13,7 +13,8 @@ from .tokens import scrub
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def setup_logging(level: str, log_format: str = LOG_FORMAT) -> None:
+def setup_logging(level: str, log_format: str = LOG_FORMAT, fmt: str = "text") -> None:
+    """Log records at ``level`` and above to stderr as ``fmt`` lines (only "text" so far)."""
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter(log_format, tracebacks=level == "DEBUG"))
     logging.basicConfig(level=getattr(logging, level), handlers=[handler])

@@ -34,7 +34,7 @@ from tests.factories import Crm
 from tests.parsers import parse_all
 
 BASE_URL = "https://cal.tesoro.example"
-COMMANDS = {"db", "demo", "feed", "build", "cycle", "reconcile", "worker", "status"}
+COMMANDS = {"db", "demo", "config", "feed", "build", "cycle", "reconcile", "worker", "status"}
 
 
 @pytest.fixture
@@ -263,7 +263,7 @@ def test_options_busy_only_is_stored(runner: CliRunner, config: Path, anna: int)
 def test_options_out_of_range_is_a_usage_error(runner: CliRunner, config: Path, anna: int) -> None:
     invoke(runner, config, "feed", "issue", "--user", str(anna))
     result = invoke(runner, config, "feed", "options", "--user", str(anna), "--days-back", "-3")
-    assert result.exit_code == RET_USAGE and "days_back" in result.output
+    assert result.exit_code == RET_USAGE and "--days-back" in result.output
 
 
 def test_status_with_show_urls_prints_the_same_links_as_show(
@@ -426,7 +426,7 @@ def test_a_cycle_runs_once_the_running_job_ends(
 
 def test_an_unknown_user_exits_6(runner: CliRunner, config: Path, anna: int) -> None:
     result = invoke(runner, config, "feed", "issue", "--user", "999999")
-    assert "no CRM user with id 999999" in assert_one_line_error(result, RET_NOT_FOUND)
+    assert "no user 999999 in the CRM" in assert_one_line_error(result, RET_NOT_FOUND)
 
 
 def test_user_and_team_together_is_a_usage_error(
