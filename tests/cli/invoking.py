@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import click
 from click.testing import CliRunner, Result
 
 from feedgen.cli import cli
@@ -37,3 +38,13 @@ def assert_one_line_error(result: Result, code: int) -> str:
 def json_document(result: Result) -> Any:
     """The one JSON document a --json command printed: stdout holds it and nothing else."""
     return json.loads(result.stdout)
+
+
+def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command under ``group`` as the words that name it (["feed", "issue"]), groups too."""
+    paths = []
+    for name, command in sorted(group.commands.items()):
+        paths.append([*prefix, name])
+        if isinstance(command, click.Group):
+            paths += command_paths(command, (*prefix, name))
+    return paths

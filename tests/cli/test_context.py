@@ -12,8 +12,9 @@ from feedgen.cli import cli
 from feedgen.cli.helpers import (
     RET_CONFIG,
     RET_OK,
+    RET_USAGE,
 )
-from tests.cli.invoking import BASE_URL, assert_one_line_error, feed_url, invoke
+from tests.cli.invoking import BASE_URL, assert_one_line_error, command_paths, feed_url, invoke
 
 COMMANDS = {"db", "demo", "config", "feed", "build", "cycle", "reconcile", "worker", "status"}
 
@@ -25,28 +26,12 @@ def test_help_lists_every_command(runner: CliRunner) -> None:
     assert {line.split()[0] for line in listed[1].splitlines()} == COMMANDS
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["db", "upgrade"],
-        ["db", "status"],
-        ["demo"],
-        ["feed", "issue"],
-        ["feed", "show"],
-        ["feed", "rotate"],
-        ["feed", "revoke"],
-        ["feed", "options"],
-        ["build"],
-        ["cycle"],
-        ["reconcile"],
-        ["worker"],
-        ["status"],
-    ],
-    ids=" ".join,
-)
-def test_every_command_has_help(runner: CliRunner, config: Path, command: list[str]) -> None:
-    result = invoke(runner, config, *command, "--help")
-    assert result.exit_code == RET_OK
+@pytest.mark.parametrize("command", command_paths(), ids=" ".join)
+def test_every_command_has_help_whatever_the_configuration(
+    runner: CliRunner, tmp_path: Path, command: list[str]
+) -> None:
+    result = invoke(runner, tmp_path / "nowhere.toml", *command, "--help")
+    assert result.exit_code == RET_OK, result.output
     assert re.search(r"^  \S", result.output.split("Options:")[0], re.MULTILINE), result.output
 
 
@@ -81,3 +66,74 @@ def test_the_config_file_can_come_from_the_environment(
         cli, ["feed", "issue", "--user", str(anna)], env={"FEEDGEN_CONFIG": str(config)}
     )
     assert result.exit_code == RET_OK and feed_url(result).startswith(BASE_URL)
+
+
+def test_version_needs_no_configuration(runner: CliRunner, tmp_path: Path) -> None:
+    result = invoke(runner, tmp_path / "nowhere.toml", "--version")
+    assert result.exit_code == RET_OK and result.output.startswith("feedgen, version ")
+
+
+def test_the_config_option_is_taken_after_the_command_name(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    result = runner.invoke(cli, ["feed", "issue", "--user", str(anna), "--config", str(config)])
+    assert result.exit_code == RET_OK and feed_url(result).startswith(BASE_URL)
+
+
+def test_the_config_option_after_the_command_name_wins_over_the_environment(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path
+) -> None:
+    env = {"FEEDGEN_CONFIG": str(tmp_path / "nowhere.toml")}
+    result = runner.invoke(cli, ["status", "--config", str(config)], env=env)
+    assert result.exit_code == RET_OK, result.output
+
+
+@pytest.fixture
+def logging_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """The (level, fmt) each command set logging up with."""
+    calls: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        "feedgen.cli.context.setup_logging", lambda level, fmt: calls.append((level, fmt))
+    )
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "level"),
+    [
+        ([], {}, "INFO"),
+        (["-v"], {}, "DEBUG"),
+        (["status", "-v"], {}, "DEBUG"),
+        ([], {"FEEDGEN_VERBOSE": "1"}, "DEBUG"),
+        ([], {"FEEDGEN_LOGGING_LEVEL": "ERROR"}, "ERROR"),
+        (["-v", "status", "-v"], {"FEEDGEN_LOGGING_LEVEL": "ERROR"}, "INFO"),
+    ],
+    ids=["configured", "-v before", "-v after", "env", "level from config", "-v twice"],
+)
+def test_each_verbose_flag_logs_one_level_more(
+    runner: CliRunner,
+    config: Path,
+    anna: int,
+    logging_calls: list[tuple[str, str]],
+    args: list[str],
+    env: dict[str, str],
+    level: str,
+) -> None:
+    command = args if "status" in args else [*args, "status"]
+    result = runner.invoke(cli, ["--config", str(config), *command], env=env)
+    assert result.exit_code == RET_OK, result.output
+    assert logging_calls == [(level, "text")]
+
+
+def test_the_log_format_reaches_the_logging_set_up(
+    runner: CliRunner, config: Path, anna: int, logging_calls: list[tuple[str, str]]
+) -> None:
+    assert invoke(runner, config, "status", "--log-format", "json").exit_code == RET_OK
+    assert logging_calls == [("INFO", "json")]
+
+
+def test_an_unknown_log_format_is_a_usage_error_naming_the_choices(
+    runner: CliRunner, config: Path
+) -> None:
+    result = invoke(runner, config, "status", "--log-format", "xml")
+    assert result.exit_code == RET_USAGE and "'text', 'json'" in result.output

@@ -13,12 +13,14 @@ from feedgen.cli import cli
 from feedgen.cli.helpers import (
     RET_CONFIG,
     RET_NOT_FOUND,
+    RET_OK,
     RET_SOURCE,
     RET_STATE,
     RET_STORAGE,
     RET_USAGE,
 )
-from tests.cli.invoking import assert_one_line_error, feed_url, invoke
+from feedgen.crm import tables as crm
+from tests.cli.invoking import assert_one_line_error, feed_url, invoke, json_document
 from tests.conftest import NOW
 from tests.factories import Crm
 
@@ -135,3 +137,81 @@ def test_options_out_of_range_is_a_usage_error(runner: CliRunner, config: Path, 
     invoke(runner, config, "feed", "issue", "--user", str(anna))
     result = invoke(runner, config, "feed", "options", "--user", str(anna), "--days-back", "-3")
     assert result.exit_code == RET_USAGE and "--days-back" in result.output
+
+
+def test_an_unknown_kind_is_named_with_the_valid_ones(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    result = invoke(
+        runner, config, "feed", "options", "--user", str(anna), "--kinds", "meeting,foo"
+    )
+    assert result.exit_code == RET_USAGE
+    assert "unknown kind(s) 'foo'; choose from meeting, viewing, call, task" in result.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["feed", "issue"],
+        ["feed", "show"],
+        ["feed", "rotate"],
+        ["feed", "revoke"],
+        ["feed", "options"],
+        ["build"],
+        ["build", "--dry-run"],
+    ],
+    ids=" ".join,
+)
+@pytest.mark.parametrize("subject", ["user", "team"])
+def test_an_unknown_subject_is_said_to_be_unknown_to_the_crm(
+    runner: CliRunner, config: Path, anna: int, command: list[str], subject: str
+) -> None:
+    result = invoke(runner, config, *command, f"--{subject}", "9999")
+    assert assert_one_line_error(result, RET_NOT_FOUND) == f"Error: no {subject} 9999 in the CRM"
+
+
+def test_a_user_gone_from_the_crm_can_still_have_the_feed_revoked(
+    runner: CliRunner, config: Path, anna: int, crm_engine: sa.Engine
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    with crm_engine.begin() as conn:
+        conn.execute(sa.delete(crm.users).where(crm.users.c.id == anna))
+    assert invoke(runner, config, "feed", "revoke", "--user", str(anna)).exit_code == RET_OK
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["status", "--limit", "0"],
+        ["status", "--limit", "-1"],
+        ["feed", "show", "--user", "0"],
+        ["feed", "options", "--user", "1", "--reminder", "-2"],
+        ["feed", "options", "--user", "1", "--days-ahead", "4000"],
+        ["demo", "--users", "0"],
+    ],
+    ids=" ".join,
+)
+def test_values_out_of_range_are_usage_errors_naming_the_range(
+    runner: CliRunner, config: Path, args: list[str]
+) -> None:
+    result = invoke(runner, config, *args)
+    assert result.exit_code == RET_USAGE and "is not in the range" in result.output
+
+
+def test_with_json_an_error_is_also_a_json_object_on_stdout(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    result = invoke(runner, config, "feed", "show", "--user", "9999", "--json")
+    assert result.exit_code == RET_NOT_FOUND
+    assert json_document(result) == {"error": "no user 9999 in the CRM", "exit_code": 6}
+    assert result.stderr == "Error: no user 9999 in the CRM\n"
+
+
+def test_with_json_a_usage_error_is_also_a_json_object_on_stdout(
+    runner: CliRunner, config: Path
+) -> None:
+    result = invoke(runner, config, "status", "--limit", "0", "--json")
+    document = json_document(result)
+    assert result.exit_code == document["exit_code"] == RET_USAGE
+    assert "'--limit'" in document["error"] and "Error: " in result.stderr
