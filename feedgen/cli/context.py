@@ -5,7 +5,6 @@ needs it, so ``--help`` and ``--version`` work whatever the configuration."""
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -16,6 +15,7 @@ from ..app import App
 from ..errors import ConfigError
 from ..logs import setup_logging
 from .helpers import FeedgenCliError
+from .output import emit
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -135,7 +135,7 @@ class RootGroup(FeedgenGroup):
             return super().invoke(ctx)
         except click.ClickException as exc:
             if ctx.ensure_object(Session).json:
-                click.echo(json.dumps(error_object(exc), sort_keys=True))
+                emit(error_object(exc))
             raise
 
 

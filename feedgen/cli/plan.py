@@ -52,14 +52,14 @@ def plan_build(app: App, feed_ids: Sequence[int] | None, force: bool) -> list[Pl
     changed since its last build (no reason: rebuilt, uploaded only if its bytes differ)."""
     lookback = timedelta(seconds=app.config.worker.lookback_seconds)
     with app.engine.connect() as conn:
-        before = _states(conn, feed_ids)
         transaction = conn.begin()
         try:
+            before = _states(conn, feed_ids)
             found = detect(cast(Engine, _Rehearsal(conn)), utc_now().date(), lookback)
             after = _states(conn, feed_ids)
+            names = _names(conn, list(after.values()))
         finally:
             transaction.rollback()
-        names = _names(conn, list(after.values()))
     missing = survey(app.engine, app.storage) if force else None
     planned = []
     for feed_id, row in after.items():

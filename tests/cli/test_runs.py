@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from feedgen.cli.helpers import (
-    RET_OK,
-    RET_REFUSED,
-)
+from feedgen.cli import cli
+from feedgen.cli.helpers import RET_FEEDS_FAILED, RET_OK, RET_REFUSED, RET_SOURCE, RET_STORAGE
 from feedgen.render import events as render
 from feedgen.state import tables as state
-from tests.cli.invoking import assert_one_line_error, invoke
+from tests.cli.invoking import assert_one_line_error, invoke, json_document
 from tests.conftest import NOW
+from tests.factories import Crm
 
 
 def test_a_build_reports_what_it_did(runner: CliRunner, config: Path, anna: int) -> None:
@@ -93,3 +94,106 @@ def test_status_lists_the_last_runs_and_the_workers_seen(
     runs = output[output.index("last runs:") :].splitlines()
     # The feed was stored when issued: the cycle finds its bytes unchanged.
     assert "  cycle " in runs[1] and "built 1, uploaded 0, failed 0  ok  (command on " in runs[1]
+
+
+READ_ONLY = [
+    ["status"],
+    ["feed", "show", "--user", "1"],
+    ["db", "status"],
+    ["reconcile", "--dry-run"],
+    ["build", "--dry-run"],
+    ["config", "check"],
+]
+
+
+@pytest.mark.parametrize("command", READ_ONLY, ids=" ".join)
+def test_a_read_only_command_in_an_empty_folder_creates_nothing(
+    runner: CliRunner, tmp_path: Path, command: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no configuration: the defaults, var/crm.sqlite and var/feeds
+    result = runner.invoke(cli, command)
+    assert result.exit_code == RET_SOURCE, result.output
+    assert "Error: no CRM database at var/crm.sqlite (database.url)" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [c for c in READ_ONLY if "show" not in c], ids=" ".join)
+def test_a_read_only_command_does_not_create_the_storage_folder(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path, command: list[str]
+) -> None:
+    result = invoke(runner, config, *command)
+    # config check says the folder is missing (exit 5), the others find an empty store.
+    assert result.exit_code == (RET_STORAGE if command[0] == "config" else RET_OK), result.output
+    assert not (tmp_path / "feeds").exists()
+
+
+def test_status_lists_no_more_feeds_than_the_limit(
+    runner: CliRunner, config: Path, anna: int, crm_engine: sa.Engine
+) -> None:
+    bob = Crm(crm_engine, NOW).user("Bob Meyer")
+    for user in (anna, bob):
+        invoke(runner, config, "feed", "issue", "--user", str(user))
+    result = invoke(runner, config, "status", "--limit", "1", "--json")
+    assert len(json_document(result)["feeds"]) == 1
+
+
+def test_status_with_json_shortens_urls_unless_asked(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    issued = json_document(invoke(runner, config, "feed", "issue", "--user", str(anna), "--json"))
+    short = json_document(invoke(runner, config, "status", "--json"))
+    whole = json_document(invoke(runner, config, "status", "--json", "--show-urls"))
+    token = issued["feed_url"].rsplit("/", 1)[1].removesuffix(".ics")
+    assert token not in json.dumps(short) and short["feeds"][0]["links"] is None
+    assert whole["feeds"][0]["feed_url"] == issued["feed_url"]
+    assert whole["feeds"][0]["links"] == issued["links"]
+    assert short["summary"][0].startswith("1 active feed(s)")
+    assert short["serialiser"].startswith(("C", "Python")) and short["feeds"][0]["events"] == 0
+
+
+@pytest.mark.parametrize("command", [["build"], ["cycle"], ["reconcile"]], ids=" ".join)
+def test_a_run_with_json_prints_its_report(
+    runner: CliRunner, config: Path, anna: int, command: list[str]
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    result = invoke(runner, config, *command, "--json")
+    assert result.exit_code == RET_OK, result.output
+    report = json_document(result)
+    assert report["kind"] == command[0] and report["failed"] == 0 and report["causes"] == []
+    assert report["feeds_built"] == 1
+    assert {"feeds_uploaded", "pages_uploaded", "unchanged", "seconds"} <= set(report)
+
+
+def test_a_run_with_failed_feeds_prints_their_causes_in_json_and_exits_1(
+    runner: CliRunner, config: Path, anna: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from feedgen.errors import StorageError
+    from feedgen.publish.storage.local import LocalStorage
+
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+
+    def refuse(self: LocalStorage, key: str, data: bytes, **headers: str) -> None:
+        raise StorageError("local put failed: No space left on device")
+
+    monkeypatch.setattr(LocalStorage, "put", refuse)
+    result = invoke(runner, config, "build", "--force", "--json")
+    report = json_document(result)
+    assert result.exit_code == RET_FEEDS_FAILED and report["failed"] == 1
+    assert report["causes"] == [{"cause": "local put failed: No space left on device", "feeds": 1}]
+
+
+def test_reconcile_dry_run_with_json_lists_the_strays_shortened(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    (tmp_path / "feeds" / f"{'s' * 43}.ics").write_bytes(b"BEGIN:VCALENDAR")
+    found = json_document(invoke(runner, config, "reconcile", "--dry-run", "--json"))
+    assert found == {
+        "dry_run": True,
+        "active_feeds": 1,
+        "objects": 3,
+        "missing_feeds": 0,
+        "missing_pages": 0,
+        "stray": [f"{'s' * 6}….ics"],
+        "refusal": None,
+    }
