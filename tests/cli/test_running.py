@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import pty
+import re
+import select
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -13,7 +20,7 @@ from feedgen.cli.helpers import (
     RET_OK,
 )
 from feedgen.state.runlock import RunLock
-from tests.cli.invoking import invoke
+from tests.cli.invoking import invoke, json_document
 
 
 def test_a_cycle_while_another_job_holds_the_sqlite_database_exits_8_naming_it(
@@ -44,3 +51,70 @@ def test_a_cycle_runs_once_the_running_job_ends(
     waiting, summary = result.output.strip().splitlines()
     assert waiting.startswith("waiting up to 30 s for the worker's cycle (pid ")
     assert summary.startswith("cycle: ")
+
+
+def run_on_a_terminal(config: Path, *args: str) -> tuple[str, str, int]:
+    """Run ``feedgen`` in a real process whose stderr is a pseudo-terminal and stdout a pipe:
+    (stdout, what the terminal showed, exit code)."""
+    main, terminal = pty.openpty()
+    env = {**os.environ, "FEEDGEN_WORKER_BATCH_SIZE": "2", "COLUMNS": "120"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "feedgen", "--config", str(config), *args],
+        stdout=subprocess.PIPE,
+        stderr=terminal,
+        env=env,
+    ) as process:
+        os.close(terminal)
+        shown = b""
+        while True:
+            ready, _, _ = select.select([main], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:  # the process closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(main)
+        assert process.stdout is not None
+        stdout = process.stdout.read().decode()
+        code = process.wait(timeout=60)
+    return stdout, shown.decode(errors="replace"), code
+
+
+@pytest.fixture
+def active_feeds(runner: CliRunner, config: Path) -> int:
+    """A demo CRM of a few users and a team, each active one with a feed: how many feeds."""
+    args = ["demo", "--users", "8", "--teams", "1", "--activities-per-user", "4"]
+    assert invoke(runner, config, *args).exit_code == RET_OK
+    summary = json_document(invoke(runner, config, "status", "--json"))["summary"][0]
+    return int(summary.split()[0])
+
+
+def test_a_build_on_a_terminal_shows_a_progress_bar_with_counts_and_rate(
+    config: Path, active_feeds: int
+) -> None:
+    stdout, shown, code = run_on_a_terminal(config, "build")
+    assert code == RET_OK, shown
+    assert stdout.startswith(f"build: {active_feeds} feed(s) built") and stdout.count("\n") == 1
+    assert "build: feeds  [" in shown and f"{active_feeds}/{active_feeds}" in shown
+    assert re.search(r"\d+ feeds/s", shown), shown
+
+
+def test_a_reconcile_with_json_shows_no_bar_even_on_a_terminal(
+    config: Path, active_feeds: int
+) -> None:
+    stdout, shown, code = run_on_a_terminal(config, "reconcile", "--json")
+    assert code == RET_OK, shown
+    assert json.loads(stdout)["feeds_built"] == active_feeds
+    assert "feeds/s" not in shown and "[" not in shown
+
+
+def test_a_build_off_a_terminal_shows_no_bar(
+    runner: CliRunner, config: Path, active_feeds: int
+) -> None:
+    result = invoke(runner, config, "build")
+    assert result.exit_code == RET_OK and "feeds/s" not in result.output
+    assert result.output.count("\n") == 1
