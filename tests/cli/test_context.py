@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,3 +140,24 @@ def test_an_unknown_log_format_is_a_usage_error_naming_the_choices(
 ) -> None:
     result = invoke(runner, config, "status", "--log-format", "xml")
     assert result.exit_code == RET_USAGE and "'text', 'json'" in result.output
+
+
+def test_the_shell_completion_script_comes_from_the_command() -> None:
+    env = {**os.environ, "_FEEDGEN_COMPLETE": "bash_source"}
+    script = subprocess.run(
+        [sys.executable, "-m", "feedgen"], env=env, capture_output=True, text=True, check=True
+    )
+    assert "complete -o nosort -F _feedgen_completion feedgen" in script.stdout
+
+
+def test_the_shell_completes_a_command_without_a_configuration(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "_FEEDGEN_COMPLETE": "bash_complete",
+        "COMP_WORDS": "feedgen --config nowhere.toml fe",
+        "COMP_CWORD": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "feedgen"], env=env, capture_output=True, text=True, cwd=tmp_path
+    )
+    assert done.stdout.splitlines() == ["plain,feed"] and list(tmp_path.iterdir()) == []

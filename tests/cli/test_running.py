@@ -53,11 +53,16 @@ def test_a_cycle_runs_once_the_running_job_ends(
     assert summary.startswith("cycle: ")
 
 
-def run_on_a_terminal(config: Path, *args: str) -> tuple[str, str, int]:
-    """Run ``feedgen`` in a real process whose stderr is a pseudo-terminal and stdout a pipe:
-    (stdout, what the terminal showed, exit code)."""
+def run_on_a_terminal(config: Path, *args: str, processes: int = 1) -> tuple[str, str, int]:
+    """Run ``feedgen`` in a real process whose stderr is a pseudo-terminal and stdout a pipe,
+    building in batches of two feeds: (stdout, what the terminal showed, exit code)."""
     main, terminal = pty.openpty()
-    env = {**os.environ, "FEEDGEN_WORKER_BATCH_SIZE": "2", "COLUMNS": "120"}
+    env = {
+        **os.environ,
+        "FEEDGEN_WORKER_BATCH_SIZE": "2",
+        "FEEDGEN_WORKER_PROCESSES": str(processes),
+        "COLUMNS": "120",
+    }
     with subprocess.Popen(
         [sys.executable, "-m", "feedgen", "--config", str(config), *args],
         stdout=subprocess.PIPE,
@@ -93,10 +98,11 @@ def active_feeds(runner: CliRunner, config: Path) -> int:
     return int(summary.split()[0])
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 def test_a_build_on_a_terminal_shows_a_progress_bar_with_counts_and_rate(
-    config: Path, active_feeds: int
+    config: Path, active_feeds: int, processes: int
 ) -> None:
-    stdout, shown, code = run_on_a_terminal(config, "build")
+    stdout, shown, code = run_on_a_terminal(config, "build", processes=processes)
     assert code == RET_OK, shown
     assert stdout.startswith(f"build: {active_feeds} feed(s) built") and stdout.count("\n") == 1
     assert "build: feeds  [" in shown and f"{active_feeds}/{active_feeds}" in shown
