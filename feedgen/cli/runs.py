@@ -158,10 +158,10 @@ def worker(app: App) -> None:
 @click.command()
 @click.option(
     "--limit",
-    type=click.IntRange(min=1),
+    type=click.IntRange(min=0),
     default=10,
     show_default=True,
-    help="How many feeds to list (at least 1).",
+    help="How many feeds to list (0: the counts alone).",
 )
 @click.option("--show-urls", is_flag=True, help="Print whole feed URLs (secret) and their links.")
 @json_option

@@ -183,7 +183,6 @@ def test_a_user_gone_from_the_crm_can_still_have_the_feed_revoked(
 @pytest.mark.parametrize(
     "args",
     [
-        ["status", "--limit", "0"],
         ["status", "--limit", "-1"],
         ["feed", "show", "--user", "0"],
         ["feed", "options", "--user", "1", "--reminder", "-2"],
@@ -211,7 +210,7 @@ def test_with_json_an_error_is_also_a_json_object_on_stdout(
 def test_with_json_a_usage_error_is_also_a_json_object_on_stdout(
     runner: CliRunner, config: Path
 ) -> None:
-    result = invoke(runner, config, "status", "--limit", "0", "--json")
+    result = invoke(runner, config, "status", "--limit", "-1", "--json")
     document = json_document(result)
     assert result.exit_code == document["exit_code"] == RET_USAGE
     assert "'--limit'" in document["error"] and "Error: " in result.stderr

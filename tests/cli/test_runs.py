@@ -24,8 +24,8 @@ def test_a_build_reports_what_it_did(runner: CliRunner, config: Path, anna: int)
     assert result.exit_code == RET_OK
     # Feeds and their subscribe pages are counted apart: one feed is not two uploads.
     assert result.output.startswith(
-        "build: 1 feed(s) built (1 uploaded, 0 unchanged, 0 patched), 0 failed; "
-        "1 subscribe page(s) uploaded; "
+        "build: 1 feed(s) built (1 uploaded, 0 unchanged, 0 patched), 0 failed, "
+        "1 subscribe page(s) uploaded, "
     ), result.output
 
 
@@ -135,6 +135,14 @@ def test_status_lists_no_more_feeds_than_the_limit(
         invoke(runner, config, "feed", "issue", "--user", str(user))
     result = invoke(runner, config, "status", "--limit", "1", "--json")
     assert len(json_document(result)["feeds"]) == 1
+
+
+def test_status_with_limit_0_gives_the_counts_alone(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    status = json_document(invoke(runner, config, "status", "--limit", "0", "--json"))
+    assert status["feeds"] == [] and status["summary"][0].startswith("1 active feed(s)")
 
 
 def test_status_with_json_shortens_urls_unless_asked(
