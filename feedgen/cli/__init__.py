@@ -1,13 +1,16 @@
 """The operators' command line. Thin: each command parses options, calls one library function and
-turns our errors into one line and an exit code (``helpers``), its results into text or one JSON
-document (``output``).
+turns our errors into one line and an exit code, its results into text or one JSON document.
 
-    admin   db upgrade, db status, demo
-    config  config show, config check
-    feed    feed issue, show, rotate, revoke, options
-    runs    build, cycle, reconcile, worker, status
+    admin    db upgrade, db status, demo
+    config   config show, config check
+    feed     feed issue, show, rotate, revoke, options
+    runs     build, cycle, reconcile, worker, status
 
-The shared options (--config, -v, --log-format) and the lazily opened App live in ``context``.
+    context  the shared options (--config, -v, --log-format) and the App, opened lazily
+    helpers  exit codes, one-line errors, --user/--team and the feed option flags
+    output   feeds and run reports as text or JSON
+    running  a build job: the SQLite wait, the progress bar, the exit code
+    plan     build --dry-run: which feeds a build would rebuild and why
 """
 
 from __future__ import annotations

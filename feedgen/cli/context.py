@@ -124,6 +124,20 @@ class RootGroup(FeedgenGroup):
     """The ``feedgen`` group: notes whether the command asked for --json, so that any error,
     a usage error too, also leaves a JSON error object on stdout."""
 
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.ClickException as exc:  # a bad option before the command name
+            if "--json" in _before_separator(args):
+                emit(error_object(exc))
+            raise
+
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         session = ctx.ensure_object(Session)
         session.json = "--json" in _before_separator(args)

@@ -214,3 +214,10 @@ def test_with_json_a_usage_error_is_also_a_json_object_on_stdout(
     document = json_document(result)
     assert result.exit_code == document["exit_code"] == RET_USAGE
     assert "'--limit'" in document["error"] and "Error: " in result.stderr
+
+
+def test_with_json_a_bad_option_before_the_command_is_also_a_json_object(
+    runner: CliRunner, config: Path
+) -> None:
+    result = invoke(runner, config, "--log-format", "xml", "status", "--json")
+    assert json_document(result)["exit_code"] == result.exit_code == RET_USAGE
