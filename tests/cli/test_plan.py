@@ -5,15 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
+from feedgen.cli import cli
 from feedgen.cli.helpers import RET_OK
+from feedgen.crm import tables as crm
 from feedgen.model import SubjectKind
 from feedgen.state import feeds
 from feedgen.state import tables as state
 from tests.cli.invoking import invoke, json_document
-from tests.conftest import NOW
+from tests.conftest import NOW, _drop_everything
 from tests.factories import Crm
 
 
@@ -95,3 +98,28 @@ def test_force_names_the_feeds_missing_in_storage(
     document = plan(runner, config, "--force")
     assert document["force"] is True
     assert reasons(document, anna) == ["missing in storage", "--force uploads it"]
+
+
+@pytest.mark.postgres
+def test_a_dry_run_marks_nothing_on_postgresql(
+    runner: CliRunner, config: Path, pg_server: sa.URL
+) -> None:
+    url = pg_server.render_as_string(hide_password=False)
+    engine = sa.create_engine(pg_server)
+    _drop_everything(engine)
+    crm.metadata.create_all(engine)
+    anna = Crm(engine, NOW).user("Anna Schmidt")
+    env = {"FEEDGEN_DATABASE_URL": url}
+
+    def run(*args: str) -> Result:
+        return runner.invoke(cli, ["--config", str(config), *args], env=env)
+
+    for args in (["db", "upgrade"], ["feed", "issue", "--user", str(anna)], ["cycle"]):
+        assert run(*args).exit_code == RET_OK
+    Crm(engine, NOW).activity(anna)
+    before = saved_state(engine)
+    document = json_document(run("build", "--dry-run", "--json"))
+    assert reasons(document, anna) == ["changed since the last cycle: 1 activity(ies) changed"]
+    assert saved_state(engine) == before
+    assert json_document(run("cycle", "--json"))["feeds_built"] == 1
+    engine.dispose()
