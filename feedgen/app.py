@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from .build import Builder
@@ -17,6 +18,7 @@ from .build.report import RunReport
 from .config import CONFIG_ENV, Config, load_config
 from .crm.tables import check_schema
 from .db import open_engine
+from .errors import SourceError
 from .lifecycle import FeedService
 from .model import Feed, utc_now
 from .publish.cdn import Purger, open_purger
@@ -32,20 +34,30 @@ from .tokens import object_key
 @dataclass
 class App:
     config: Config
+    # Read-only commands (status, show, dry runs) create nothing: no SQLite file, no folder.
+    read_only: bool = False
 
     @classmethod
-    def from_sources(cls, path: str | None, environ: Mapping[str, str] = os.environ) -> App:
+    def from_sources(
+        cls, path: str | None, environ: Mapping[str, str] = os.environ, read_only: bool = False
+    ) -> App:
         path = path or environ.get(CONFIG_ENV)
-        return cls(load_config(path, environ))
+        return cls(load_config(path, environ), read_only)
 
     @cached_property
     def engine(self) -> Engine:
+        if self.read_only:
+            missing = missing_sqlite_file(self.config.database.url)
+            if missing is not None:
+                raise SourceError(f"no CRM database at {missing} (database.url)")
         return open_engine(self.config.database.url)
 
     @cached_property
     def storage(self) -> Storage:
         storage = open_storage(self.config.storage)
-        storage.check()
+        # A local store's check creates its folder; read, a missing folder is an empty store.
+        if not (self.read_only and self.config.storage.url.startswith("file://")):
+            storage.check()
         return storage
 
     @cached_property
@@ -56,26 +68,38 @@ class App:
             prefix = f"{prefix}/" if prefix else ""
         return open_purger(self.config.cdn, prefix)
 
-    def builder(self, stop: threading.Event | None = None) -> Builder:
+    def builder(
+        self,
+        stop: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Builder:
         """A builder after checking the CRM tables and feedgen's own schema.
 
-        Setting ``stop`` ends its runs after the batch in hand.
+        Setting ``stop`` ends its runs after the batch in hand; ``progress`` hears (feeds done,
+        feeds to build) as batches end.
         """
-        self._check_tables()
-        return Builder(self.engine, self.storage, self.config, self.purger, stop=stop)
+        self.check_tables()
+        return Builder(
+            self.engine, self.storage, self.config, self.purger, stop=stop, progress=progress
+        )
 
     def service(self) -> FeedService:
         """The feed lifecycle, publishing as it goes, after the same checks as ``builder``."""
-        self._check_tables()
+        self.check_tables()
         return FeedService(self.engine, self.storage, self.config, self.purger)
 
-    def _check_tables(self) -> None:
+    def check_tables(self) -> None:
+        """Raise when the CRM's tables or feedgen's own are missing or outdated."""
         with self.engine.connect() as conn:
             check_schema(conn)
         require_current_schema(self.engine)
 
     def run_job(
-        self, kind: str, run: Callable[[Builder], RunReport], waiting: Callable[[str], None]
+        self,
+        kind: str,
+        run: Callable[[Builder], RunReport],
+        waiting: Callable[[str], None],
+        progress: Callable[[int, int], None] | None = None,
     ) -> tuple[RunReport, StopSignals]:
         """Run a build job for a command, and record it for ``feedgen status``.
 
@@ -84,7 +108,7 @@ class App:
         after the batch in hand (the returned signals say which came), a second one at once.
         """
         stop = threading.Event()
-        builder = self.builder(stop=stop)
+        builder = self.builder(stop=stop, progress=progress)
         lock = RunLock.for_url(self.config.database.url)
         wait = runlock.JOB_WAIT_SECONDS
         exclusive = lock.job(f"`feedgen {kind}`", wait, stop, waiting) if lock else None
@@ -118,3 +142,12 @@ class App:
             self.storage.close()
         if "engine" in self.__dict__:
             self.engine.dispose()
+
+
+def missing_sqlite_file(url: str) -> str | None:
+    """The path of a SQLite database URL's file when it does not exist (None otherwise):
+    opening it would create it."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return None if os.path.exists(parsed.database) else parsed.database

@@ -61,18 +61,25 @@ class Batches:
         self._warned: set[int] = set()
 
     def build_chunks(
-        self, chunks: Sequence[Sequence[int]], report: RunReport, *, urgent: bool = False
+        self,
+        chunks: Sequence[Sequence[int]],
+        report: RunReport,
+        *,
+        urgent: bool = False,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         """Claim and build each chunk of feed ids, one transaction each.
 
         Each batch reads the users and teams it shows (``Users``, ``Teams``), never
         a whole table. ``urgent`` (``publish_now``): claim the feeds dirty or not, wait for a
         worker that holds them, and upload the feed and its page whatever the last build stored.
+        ``progress`` hears (feeds done, feeds in all) after each chunk.
         """
         publisher = Publisher(
             self.storage, self.config.cache_control, self.config.storage.upload_workers
         )
         cache = EventCache()
+        done, total = 0, sum(map(len, chunks))
         try:
             for chunk in chunks:
                 if self.stop.is_set():
@@ -90,6 +97,9 @@ class Batches:
                             conn, users, teams, cache, publisher, report, today, force=urgent
                         )
                         self._build_batch(run, claimed)
+                done += len(chunk)
+                if progress is not None:
+                    progress(done, total)
         finally:
             publisher.close()
         report.uploaded += publisher.uploaded

@@ -49,8 +49,11 @@ class Builder:
         purger: Purger | None = None,
         now: Callable[[], datetime] = utc_now,
         stop: threading.Event | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> None:
         self.engine = engine
+        # Hears (feeds done, feeds to build) as batches end: the command line's progress bar.
+        self.progress = progress
         self.storage = storage
         self.config = config
         self.purger = purger or NoopPurger()
@@ -197,6 +200,6 @@ class Builder:
             order = self.batches.build_order(conn, only)
         parts = list(chunks(order, self.config.worker.batch_size))
         if len(parts) > 1 and parallel.usable(self.config):
-            parallel.build_chunks(self.config, parts, self.now(), report, self.stop)
+            parallel.build_chunks(self.config, parts, self.now(), report, self.stop, self.progress)
         else:
-            self.batches.build_chunks(parts, report)
+            self.batches.build_chunks(parts, report, progress=self.progress)

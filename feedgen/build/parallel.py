@@ -12,7 +12,7 @@ import logging
 import multiprocessing
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -45,8 +45,10 @@ def build_chunks(
     now: datetime,
     report: RunReport,
     stop: threading.Event,
+    progress: Callable[[int, int], None] | None = None,
 ) -> None:
     """Build ``chunks`` on ``worker.processes`` processes; once ``stop`` is set, start no more.
+    ``progress`` hears (feeds done, feeds in all) as each chunk ends.
 
     A chunk is handed out only when a process is free, so a stop waits for the chunks in hand.
     """
@@ -60,17 +62,24 @@ def build_chunks(
         initargs=(config, now, logging.getLogger().getEffectiveLevel()),
     ) as pool:
         running: set[Future[RunReport]] = set()
+        sizes: dict[Future[RunReport], int] = {}
+        done_feeds, total = 0, sum(map(len, chunks))
         while True:
             while len(running) < config.worker.processes and not stop.is_set():
                 chunk = next(todo, None)
                 if chunk is None:
                     break
-                running.add(pool.submit(_build, chunk))
+                future = pool.submit(_build, chunk)
+                running.add(future)
+                sizes[future] = len(chunk)
             if not running:
                 break
             done, running = wait(running, return_when=FIRST_COMPLETED)
             for future in done:
                 report.merge(future.result())
+                done_feeds += sizes.pop(future)
+                if progress is not None:
+                    progress(done_feeds, total)
         report.stopped = next(todo, None) is not None
 
 

@@ -89,11 +89,11 @@ class RunReport:
         )
 
     def summary(self) -> str:
+        """One line; feeds (calendars) and their subscribe pages are counted apart."""
         return (
-            f"{self.kind}: {self.feeds_built} feed(s) built, {self.uploaded} uploaded"
-            f"{f' (and {self.pages_uploaded} subscribe page(s))' if self.pages_uploaded else ''}, "
-            f"{self.unchanged} unchanged, {self.failed} failed, {self.patched} patched, "
-            f"{self.events} events, "
+            f"{self.kind}: {self.feeds_built} feed(s) built ({self.uploaded} uploaded, "
+            f"{self.unchanged} unchanged, {self.patched} patched), {self.failed} failed, "
+            f"{self.pages_uploaded} subscribe page(s) uploaded, {self.events} events, "
             f"{self.deleted} object(s) deleted, {self.skipped_activities} activity(ies) skipped "
             f"in {self.seconds:.2f}s"
             + ("; stopped early, the rest waits for the next run" if self.stopped else "")

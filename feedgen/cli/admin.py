@@ -8,10 +8,11 @@ from ..app import App
 from ..demo.data import DemoSpec
 from ..demo.setup import set_up_demo
 from ..state import migrations
-from .helpers import handle_errors, pass_app
+from .context import FeedgenGroup, pass_app, pass_reader
+from .helpers import handle_errors
 
 
-@click.group()
+@click.group(cls=FeedgenGroup)
 def db() -> None:
     """feedgen's own tables (feeds, builds): create and upgrade them."""
 
@@ -26,7 +27,7 @@ def db_upgrade(app: App) -> None:
 
 
 @db.command("status")
-@pass_app
+@pass_reader
 @handle_errors
 def db_status(app: App) -> None:
     """Show the schema revision of feedgen's tables."""
@@ -36,9 +37,17 @@ def db_status(app: App) -> None:
 
 
 @click.command()
-@click.option("--users", default=40, show_default=True, help="How many demo users.")
-@click.option("--teams", default=4, show_default=True, help="How many teams.")
-@click.option("--activities-per-user", default=80, show_default=True)
+@click.option(
+    "--users",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="How many demo users.",
+)
+@click.option(
+    "--teams", type=click.IntRange(min=0), default=4, show_default=True, help="How many teams."
+)
+@click.option("--activities-per-user", type=click.IntRange(min=0), default=80, show_default=True)
 @click.option("--seed", default=42, show_default=True, help="Random seed (same seed, same CRM).")
 @click.option("--reset", is_flag=True, help="Drop and recreate the CRM tables first.")
 @pass_app
