@@ -1,4 +1,4 @@
-"""The worker: APScheduler runs a cycle every few minutes and a reconcile every night.
+"""The worker: APScheduler runs a cycle every few seconds and a reconcile every night.
 
 One job runs at a time (one thread, max_instances=1, coalesced): a slow reconcile delays cycles
 rather than racing them. The first cycle runs at once, as a scheduled job like the others.
@@ -41,7 +41,7 @@ def make_scheduler(jobs: Jobs, config: WorkerConfig) -> BackgroundScheduler:
     )
     scheduler.add_job(
         jobs.cycle,
-        IntervalTrigger(minutes=config.cycle_minutes),
+        IntervalTrigger(seconds=config.cycle_seconds),
         id="cycle",
         name="cycle",
         next_run_time=datetime.now(UTC),  # start current rather than a whole interval late
@@ -70,8 +70,8 @@ def run_worker(app: App) -> None:
         if not stop.is_set():
             scheduler.start()
             log.info(
-                "worker started: a cycle every %s min, a reconcile daily at %s UTC",
-                config.cycle_minutes,
+                "worker started: a cycle every %g s, a reconcile daily at %s UTC",
+                config.cycle_seconds,
                 config.reconcile_at.strftime("%H:%M"),
             )
         while not stop.wait(1.0):

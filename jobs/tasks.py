@@ -44,7 +44,7 @@ class Jobs:
         self.builder = builder
         self.lock = lock
         self.heartbeat = heartbeat
-        self.interval = config.cycle_minutes * 60
+        self.interval = config.cycle_seconds
         self.clock = clock
         self.failures = 0  # jobs failed in a row
         self.resume_at = 0.0  # cycles before this moment are skipped (back-off)

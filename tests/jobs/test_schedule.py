@@ -20,7 +20,7 @@ from feedgen.tokens import new_token, redact
 from jobs.schedule import make_scheduler
 from jobs.tasks import Jobs
 
-CONFIG = WorkerConfig(cycle_minutes=1)
+CONFIG = WorkerConfig(cycle_seconds=60)
 
 
 class FakeBuilder:
@@ -74,7 +74,7 @@ def lines(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[l
 def test_the_schedule_runs_a_cycle_at_once_then_every_interval_and_a_nightly_reconcile(
     jobs: Jobs,
 ) -> None:
-    config = WorkerConfig(cycle_minutes=2.5, reconcile_at=clock_time(4, 15))
+    config = WorkerConfig(cycle_seconds=150, reconcile_at=clock_time(4, 15))
     scheduler = make_scheduler(jobs, config)
     found = {job.id: job for job in scheduler.get_jobs()}
     cycle, reconcile = found["cycle"], found["reconcile"]
