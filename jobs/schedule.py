@@ -27,6 +27,7 @@ from feedgen.state.runlock import RunLock
 from feedgen.stopping import StopSignals
 
 from .tasks import Jobs
+from .wakeup import listen_for_changes
 
 log = logging.getLogger("feedgen.worker")
 
@@ -67,6 +68,7 @@ def run_worker(app: App) -> None:
         heartbeat = Heartbeat(app.engine)
         heartbeat.start()
         scheduler = make_scheduler(Jobs(builder, config, lock=lock, heartbeat=heartbeat), config)
+        listener = listen_for_changes(app.engine, scheduler) if config.listen else None
         if not stop.is_set():
             scheduler.start()
             log.info(
@@ -82,6 +84,8 @@ def run_worker(app: App) -> None:
             signals.received.name,
             config.stop_seconds,
         )
+        if listener:
+            listener.close()
         if scheduler.running:
             scheduler.shutdown(wait=True)
         heartbeat.stop()
