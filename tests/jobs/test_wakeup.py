@@ -3,6 +3,7 @@ CRM's triggers wake a real worker, whose listener comes back after losing its co
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from feedgen.config import WorkerConfig
+from jobs import wakeup
 from jobs.schedule import make_scheduler
 from jobs.wakeup import APPLICATION_NAME, Waker
 from tests.conftest import PG_URL
@@ -92,6 +94,33 @@ def test_notifications_during_a_cycle_make_one_follow_up_cycle(
     assert wait_until(lambda: cycles.finished == 3)
     time.sleep(0.5)
     assert cycles.started == 3
+
+
+class Unreachable:
+    """An engine whose database refuses every connection, counting the attempts."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def raw_connection(self) -> None:
+        self.attempts += 1
+        raise sa.exc.OperationalError("connect", {}, Exception("connection refused"))
+
+
+def test_an_outage_is_one_warning_line_however_many_attempts_fail(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(wakeup, "RETRY_SECONDS", (0.01,))
+    engine = Unreachable()
+    listener = wakeup.Listener(engine, lambda: None)  # type: ignore[arg-type]
+    listener.start()
+    assert wait_until(lambda: engine.attempts >= 5)
+    listener.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "not listening for NOTIFY feedgen: database error: connection refused "
+        "(trying again; cycles still come every interval)"
+    ]
 
 
 # --- a real worker on PostgreSQL -------------------------------------------------------------
