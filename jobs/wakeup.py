@@ -110,7 +110,6 @@ class Listener:
         self.on_notify = on_notify
         self.channel = channel
         self.stopping = threading.Event()
-        self.listening = threading.Event()  # set while a connection listens (tests wait on it)
         self._thread = threading.Thread(target=self._run, name="feedgen-listen", daemon=True)
 
     def start(self) -> None:
@@ -140,12 +139,10 @@ class Listener:
                 else:
                     log.info("listening for NOTIFY %s: changes wake the cycle", self.channel)
                 lost_at, attempt = None, 0
-                self.listening.set()
                 self._listen(connection)
             except Exception as exc:
                 lost_at = self._lost(lost_at, exc)
             finally:
-                self.listening.clear()
                 _close(connection)
 
     def _connect(self) -> Any:

@@ -4,6 +4,7 @@ CRM's triggers wake a real worker, whose listener comes back after losing its co
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 import time
 import uuid
@@ -261,3 +262,13 @@ def test_the_listener_comes_back_after_its_connection_is_terminated(
     [(activity_id, feed)] = crm.shown_activities(1)
     crm.retitle((activity_id, "Meeting after the reconnect"))
     assert crm.seconds_until_shown(feed, "Meeting after the reconnect") < 2.0
+
+
+@pytest.mark.postgres
+def test_a_listening_worker_stops_on_sigterm_as_promptly_as_any(
+    listening: tuple[Crm, Deployment],
+) -> None:
+    _crm, deployment = listening
+    code, seconds = deployment.processes[0].stopped_within(signal.SIGTERM, timeout=10)
+    assert code == 0
+    assert seconds < 3.0  # the listener looks at its stop flag every second
