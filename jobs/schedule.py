@@ -1,7 +1,8 @@
 """The worker: APScheduler runs a cycle every few seconds and a reconcile every night.
 
 One job runs at a time (one thread, max_instances=1, coalesced): a slow reconcile delays cycles
-rather than racing them. The first cycle runs at once, as a scheduled job like the others.
+rather than racing them. The first cycle runs at once, as a scheduled job like the others. With
+``worker.listen``, the CRM's NOTIFY runs the cycle sooner (``jobs.wakeup``).
 
 Stopping: SIGTERM or SIGINT sets the builder's stop flag (``feedgen.stopping``). The running job
 finishes the batch in hand, records it and returns; the main thread then shuts the scheduler down,
