@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import BENCH_DIR
+from bench.freshness import FreshnessOptions, report, run_freshness
 from bench.report import rows_json, table, targets_json, targets_table
 from bench.run import Busy, Options, exclusive, run
-from bench.verdict import naive_note, sections, targets
+from bench.verdict import freshness_targets, naive_note, sections, targets
 
 QUICK_USERS = 200
 QUICK_BUDGET = 60.0
 
 
-def parse(argv: list[str]) -> tuple[Options, Path | None]:
+def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None]:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark feedgen's builds and cycles against a naive baseline. The CRM is "
@@ -52,6 +53,15 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
         "seeds 10,000,000 activities once, about 11 minutes and 5 GB, then about an hour a run), "
         "after the timed measures",
     )
+    parser.add_argument(
+        "--freshness",
+        action="store_true",
+        help="measure only freshness: commit -> stored feed with a real worker, at the default "
+        "interval and (PostgreSQL) with NOTIFY",
+    )
+    parser.add_argument(
+        "--freshness-edits", type=int, default=40, help="edits per worker setting (default 40)"
+    )
     args = parser.parse_args(argv)
     users = args.users or (QUICK_USERS if args.quick else round(10_000 * args.scale))
     if users < 10:
@@ -70,6 +80,15 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
         processes=max(1, args.processes),
         rss_users=max(0, args.rss_users),
     )
+    if args.freshness:
+        fresh = FreshnessOptions(
+            users=users,
+            postgres=args.postgres,
+            folder=args.dir,
+            reseed=args.reseed,
+            edits=max(2, args.freshness_edits),
+        )
+        return fresh, args.json
     return opts, args.json
 
 
@@ -102,6 +121,8 @@ def main(argv: list[str]) -> int:
     opts, json_path = parse(argv)
     # The demo CRM holds broken rows on purpose: feedgen's warnings about them are expected.
     logging.basicConfig(level=logging.ERROR)
+    if isinstance(opts, FreshnessOptions):
+        return freshness(opts, json_path)
     try:
         with exclusive(opts.folder):
             out = run(opts)
@@ -138,6 +159,24 @@ def main(argv: list[str]) -> int:
             "raw": raw,
         }
         json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(document, indent=2, default=str))
+        print(f"\nfigures written to {json_path}")
+    return 0
+
+
+def freshness(opts: FreshnessOptions, json_path: Path | None) -> int:
+    try:
+        with exclusive(opts.folder):
+            out = run_freshness(opts)
+    except Busy as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    verdicts = freshness_targets(out)
+    print()
+    print(report(out, verdicts))
+    if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        document = {"freshness": out, "targets": targets_json(verdicts)}
         json_path.write_text(json.dumps(document, indent=2, default=str))
         print(f"\nfigures written to {json_path}")
     return 0

@@ -51,13 +51,19 @@ class Crm:
 
 
 def prepare(
-    users: int, postgres: str | None, reseed: bool, log: Log, folder: Path = BENCH_DIR
+    users: int,
+    postgres: str | None,
+    reseed: bool,
+    log: Log,
+    folder: Path = BENCH_DIR,
+    copy: str = "work",
 ) -> Crm:
-    """Seed the CRM of ``users`` users unless a matching one is kept, and return a fresh copy."""
+    """Seed the CRM of ``users`` users unless a matching one is kept, and return a fresh copy
+    (named after ``copy``: measures that run beside each other work on copies of their own)."""
     spec = DemoSpec.bench(users)
     if postgres:
-        return _prepare_postgres(spec, postgres, reseed, log)
-    return _prepare_sqlite(spec, reseed, log, folder)
+        return _prepare_postgres(spec, postgres, reseed, log, copy)
+    return _prepare_sqlite(spec, reseed, log, folder, copy)
 
 
 def _wanted(spec: DemoSpec) -> str:
@@ -96,7 +102,7 @@ def _seed(engine: sa.Engine, spec: DemoSpec, log: Log) -> float:
     return seconds
 
 
-def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path) -> Crm:
+def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path, copy: str) -> Crm:
     folder.mkdir(parents=True, exist_ok=True)
     pristine = folder / f"crm-{spec.users}.sqlite"
     meta = None
@@ -122,7 +128,7 @@ def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path) -> Crm
         engine.dispose()
     assert meta is not None
     started = time.perf_counter()
-    work = folder / f"work-{spec.users}.sqlite"
+    work = folder / f"{copy}-{spec.users}.sqlite"
     _remove_sqlite(work)
     shutil.copyfile(pristine, work)
     return _crm(f"sqlite:///{work}", spec, meta, seeded, time.perf_counter() - started)
@@ -133,9 +139,10 @@ def _remove_sqlite(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-def _prepare_postgres(spec: DemoSpec, url: str, reseed: bool, log: Log) -> Crm:
+def _prepare_postgres(spec: DemoSpec, url: str, reseed: bool, log: Log, copy: str) -> Crm:
     base = sa.make_url(url)
-    seed_name, work_name = f"feedgen_bench_seed_{spec.users}", f"feedgen_bench_{spec.users}"
+    seed_name = f"feedgen_bench_seed_{spec.users}"
+    work_name = f"feedgen_bench_{'' if copy == 'work' else copy + '_'}{spec.users}"
     # CREATE and DROP DATABASE cannot run inside a transaction.
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
+from bench.freshness import percentile
 from bench.report import MB, Row, Target
 
 TARGET_SPEEDUP = 10.0
@@ -17,6 +18,10 @@ RSS_FLAT_FROM = 1_000  # users
 TARGET_IDLE_SECONDS = 1.0
 TARGET_RSS_MB = 150.0
 TARGET_RSS_SPREAD = 0.20
+# Freshness (commit -> stored feed), p95, asked at 100,000 users.
+FRESHNESS_USERS = 100_000
+TARGET_FRESH_DEFAULTS = 10.0
+TARGET_FRESH_NOTIFY = 2.0
 
 
 def _med(runs: list[dict[str, Any]], key: str) -> float:
@@ -215,3 +220,27 @@ def targets(out: dict[str, Any]) -> list[Target]:
             flat,
         ),
     ]
+
+
+def freshness_targets(out: dict[str, Any]) -> list[Target]:
+    """p95 of commit -> stored feed for each worker setting, at the size the run measured."""
+    size = f"{out['users']:,} users"
+    verdicts = []
+    for mode, wanted in (("defaults", TARGET_FRESH_DEFAULTS), ("NOTIFY", TARGET_FRESH_NOTIFY)):
+        name, target = f"freshness p95, {mode}", f"< {wanted:.0f} s at {FRESHNESS_USERS:,} users"
+        runs = out["modes"].get(mode)
+        if runs is None:
+            verdicts.append(Target(name, target, "not measured (PostgreSQL only)", None))
+            continue
+        p95 = percentile(runs["delays"], 0.95)
+        missed = f", {runs['missed']} never shown" if runs["missed"] else ""
+        measured = f"{p95:.2f}s" if p95 is not None else "no edit shown"
+        verdicts.append(
+            Target(
+                name,
+                target,
+                f"{measured} at {size} (n={len(runs['delays'])}{missed})",
+                p95 is not None and p95 < wanted and not runs["missed"],
+            )
+        )
+    return verdicts

@@ -62,7 +62,8 @@ class PublishConfig:
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    cycle_minutes: float = 5.0
+    cycle_seconds: float = 5.0
+    listen: bool = False
     reconcile_at: time = time(3, 0)
     lookback_seconds: int = 600
     batch_size: int = 200
@@ -131,6 +132,17 @@ def _float(low: float, high: float) -> Callable[[Any], float]:
         return number
 
     return parse
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
 
 
 def _text(value: Any) -> str:
@@ -273,7 +285,8 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     "worker": (
         WorkerConfig,
         {
-            "cycle_minutes": _float(0.1, 24 * 60),
+            "cycle_seconds": _float(1, 24 * 3600),
+            "listen": _bool,
             "reconcile_at": _clock_time,
             "lookback_seconds": _int(0, 7 * 24 * 3600),
             "batch_size": _int(1, 100_000),
@@ -289,6 +302,14 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
     ),
 }
 
+# Keys still read under their old names: section -> old key -> (new key, parser of the old value
+# into the new key's). Giving both is an error naming both.
+RENAMED: dict[str, dict[str, tuple[str, Callable[[Any], Any]]]] = {
+    "worker": {
+        "cycle_minutes": ("cycle_seconds", lambda value: _float(0.1, 24 * 60)(value) * 60),
+    },
+}
+
 
 def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str]) -> Config:
     """Read ``path`` (or none: defaults), apply environment overrides and validate every key."""
@@ -302,22 +323,31 @@ def load_config(path: str | os.PathLike[str] | None, environ: Mapping[str, str])
             raise ConfigError(name, "expected a [section] table")
     sections = {}
     for section, (cls, parsers) in SCHEMA.items():
+        renamed = RENAMED.get(section, {})
         values = dict(raw.get(section, {}))
         for key in values:
-            if key not in parsers:
+            if key not in parsers and key not in renamed:
                 raise ConfigError(f"{section}.{key}", f"unknown key; known: {', '.join(parsers)}")
-        for key in parsers:
+        for key in [*parsers, *renamed]:
             env_name = f"{ENV_PREFIX}{section}_{key}".upper()
             if env_name in environ:
                 values[key] = environ[env_name]
         parsed = {}
         for key, value in values.items():
+            new, parser = renamed.get(key) or (key, parsers[key])
+            if new != key and new in values:
+                raise ConfigError(
+                    f"{section}.{key}", f"give {section}.{new} or {section}.{key}, not both"
+                )
             try:
-                parsed[key] = parsers[key](value)
+                parsed[new] = parser(value)
             except ValueError as exc:
                 raise ConfigError(f"{section}.{key}", str(exc)) from None
         sections[section] = cls(**parsed)
-    return Config(**sections)
+    config = Config(**sections)
+    if config.worker.listen and not config.database.url.startswith("postgresql"):
+        raise ConfigError("worker.listen", "needs a PostgreSQL database.url (LISTEN/NOTIFY)")
+    return config
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

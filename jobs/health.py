@@ -1,8 +1,10 @@
 """The worker's HTTP endpoint: Prometheus metrics on /metrics, its health on /healthz (and
 /-/healthy), served from a daemon thread while the worker runs.
 
-Healthy means a cycle succeeded within the last ``unhealthy_after_cycles`` cycle intervals; before
-the first success the worker's start counts as one, so a worker that is starting is healthy.
+Healthy means a cycle succeeded, or a batch of the running job ended, within the last
+``unhealthy_after_cycles`` cycle intervals and never less than MIN_UNHEALTHY_SECONDS: a nightly
+reconcile holds cycles back for many minutes while its batches go on ending. Before the first
+success the worker's start counts as one, so a worker that is starting is healthy.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from feedgen.errors import ConfigError
 from .metrics import WorkerMetrics
 
 HEALTH_PATHS = ("/healthz", "/-/healthy")
+# A batch (200 feeds, a storage listing) can take a minute on a slow store: not a hang.
+MIN_UNHEALTHY_SECONDS = 120.0
 StartResponse = Callable[..., Any]
 
 
@@ -35,14 +39,14 @@ class Health:
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.metrics = metrics
-        self.limit = cycle_seconds * after_cycles
+        self.limit = max(cycle_seconds * after_cycles, MIN_UNHEALTHY_SECONDS)
         self.clock = clock or metrics.clock
 
     def check(self) -> tuple[bool, str]:
         """Healthy or not, and a line saying why."""
         last = self.metrics.succeeded_at("cycle")
         since = last if last is not None else self.metrics.started_at
-        if self.clock() - since <= self.limit:
+        if self.clock() - max(since, self.metrics.progressed_at) <= self.limit:
             return True, "ok"
         when = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         what = "since" if last is not None else "since the worker started at"
@@ -99,11 +103,11 @@ class MetricsServer:
 
     @classmethod
     def from_config(
-        cls, metrics: WorkerMetrics, config: MetricsConfig, cycle_minutes: float
+        cls, metrics: WorkerMetrics, config: MetricsConfig, cycle_seconds: float
     ) -> MetricsServer | None:
         if not config.port:
             return None
-        health = Health(metrics, cycle_minutes * 60, config.unhealthy_after_cycles)
+        health = Health(metrics, cycle_seconds, config.unhealthy_after_cycles)
         return cls(metrics, health, config.address, config.port)
 
     def start(self) -> None:

@@ -45,6 +45,7 @@ class WorkerMetrics:
         self.engine = engine
         self.clock = clock
         self.started_at = clock()
+        self.progressed_at = self.started_at  # a batch of a running job ended
         self._succeeded_at: dict[str, float] = {}
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.duration = Histogram(
@@ -127,6 +128,10 @@ class WorkerMetrics:
             # Not after a job that raised: the database is likely away, and the stale figures
             # beside a failing job say enough.
             self.read_state()
+
+    def progressed(self, done: int = 0, total: int = 0) -> None:
+        """A batch of the running job ended: a long reconcile is progress, not a hang."""
+        self.progressed_at = self.clock()
 
     def succeeded_at(self, job: str) -> float | None:
         return self._succeeded_at.get(job)

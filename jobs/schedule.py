@@ -1,7 +1,8 @@
-"""The worker: APScheduler runs a cycle every few minutes and a reconcile every night.
+"""The worker: APScheduler runs a cycle every few seconds and a reconcile every night.
 
 One job runs at a time (one thread, max_instances=1, coalesced): a slow reconcile delays cycles
-rather than racing them. The first cycle runs at once, as a scheduled job like the others.
+rather than racing them. The first cycle runs at once, as a scheduled job like the others. With
+``worker.listen``, the CRM's NOTIFY runs the cycle sooner (``jobs.wakeup``).
 
 Stopping: SIGTERM or SIGINT sets the builder's stop flag (``feedgen.stopping``). The running job
 finishes the batch in hand, records it and returns; the main thread then shuts the scheduler down,
@@ -32,6 +33,7 @@ from feedgen.stopping import StopSignals
 from .health import MetricsServer
 from .metrics import WorkerMetrics
 from .tasks import Jobs
+from .wakeup import listen_for_changes
 
 log = logging.getLogger("feedgen.worker")
 
@@ -46,7 +48,7 @@ def make_scheduler(jobs: Jobs, config: WorkerConfig) -> BackgroundScheduler:
     )
     scheduler.add_job(
         jobs.cycle,
-        IntervalTrigger(minutes=config.cycle_minutes),
+        IntervalTrigger(seconds=config.cycle_seconds),
         id="cycle",
         name="cycle",
         next_run_time=datetime.now(UTC),  # start current rather than a whole interval late
@@ -70,8 +72,9 @@ def run_worker(app: App) -> None:
     with lock.worker() if lock else nullcontext(), signals:
         builder = app.builder(stop=stop)
         metrics = WorkerMetrics(app.engine)
+        builder.progress = metrics.progressed
         # Bound before anything starts: a port in use stops the worker with one line.
-        server = MetricsServer.from_config(metrics, app.config.metrics, config.cycle_minutes)
+        server = MetricsServer.from_config(metrics, app.config.metrics, config.cycle_seconds)
         heartbeat = Heartbeat(app.engine)
         heartbeat.start()
         jobs = Jobs(builder, config, lock=lock, heartbeat=heartbeat, metrics=metrics)
@@ -81,11 +84,12 @@ def run_worker(app: App) -> None:
             log.info(
                 "metrics and health on http://%s:%d/metrics, /healthz", server.address, server.port
             )
+        listener = listen_for_changes(app.engine, scheduler) if config.listen else None
         if not stop.is_set():
             scheduler.start()
             log.info(
-                "worker started: a cycle every %s min, a reconcile daily at %s UTC",
-                config.cycle_minutes,
+                "worker started: a cycle every %g s, a reconcile daily at %s UTC",
+                config.cycle_seconds,
                 config.reconcile_at.strftime("%H:%M"),
             )
         while not stop.wait(1.0):
@@ -96,6 +100,8 @@ def run_worker(app: App) -> None:
             signals.received.name,
             config.stop_seconds,
         )
+        if listener:
+            listener.close()
         if scheduler.running:
             scheduler.shutdown(wait=True)
         if server:

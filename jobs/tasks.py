@@ -51,9 +51,10 @@ class Jobs:
         self.lock = lock
         self.heartbeat = heartbeat
         self.metrics = metrics
-        self.interval = config.cycle_minutes * 60
+        self.interval = config.cycle_seconds
         self.clock = clock
         self.failures = 0  # jobs failed in a row
+        self.logged = False  # a job's line was written: idle cycles after it go to DEBUG
         self.resume_at = 0.0  # cycles before this moment are skipped (back-off)
 
     def cycle(self) -> RunReport | None:
@@ -107,7 +108,8 @@ class Jobs:
             self.metrics.job_finished(name, outcome_of(report), report.seconds, report)
         self._log(report, recovered)
         if self.heartbeat:
-            self.heartbeat.job_finished(report.as_run(started_at))
+            # Idle cycles are counted by the metrics, not kept as runs.
+            self.heartbeat.job_finished(report.as_run(started_at), record=not report.idle)
         return report
 
     def _failed(self, started: float) -> None:
@@ -137,7 +139,17 @@ class Jobs:
             problems.append(f"{report.storage_errors[0]}{others}; retried later")
         fields = _fields(report)
         if not problems:
-            log.info("%s%s", report.summary(), recovered, extra=fields)
+            # A cycle every few seconds that finds nothing is the schedule working: not a line,
+            # but for the worker's first, which shows it is up.
+            quiet = report.idle and not recovered and self.logged
+            log.log(
+                logging.DEBUG if quiet else logging.INFO,
+                "%s%s",
+                report.summary(),
+                recovered,
+                extra=fields,
+            )
+            self.logged = True
             return
         log.warning("%s%s; %s", report.summary(), recovered, "; ".join(problems), extra=fields)
         for feed_id, message in sorted(report.errors.items())[:FEED_LINES]:

@@ -100,3 +100,24 @@ def test_rss_sizes_step_by_ten_and_reach_the_larger_crm_asked_for() -> None:
     assert rss_sizes(200) == [20, 200]
     assert rss_sizes(10_000, upto=100_000) == [1_000, 10_000, 100_000]
     assert rss_sizes(200, upto=300) == [20, 200, 300]
+
+
+@pytest.mark.slow
+def test_freshness_measures_every_edit_and_prints_its_verdicts(tmp_path: Path) -> None:
+    out = tmp_path / "freshness.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--freshness", "--users", "50", "--freshness-edits", "3"]
+        + ["--dir", str(tmp_path), "--json", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "freshness p95, defaults" in done.stdout
+    document = json.loads(out.read_text())
+    defaults = document["freshness"]["modes"]["defaults"]
+    assert len(defaults["delays"]) == 3 and defaults["missed"] == 0
+    assert all(0 < delay < 60 for delay in defaults["delays"])
+    by_name = {t["name"]: t["pass"] for t in document["targets"]}
+    assert by_name["freshness p95, NOTIFY"] is None  # PostgreSQL only: this run is on SQLite

@@ -79,13 +79,13 @@ def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
             "FEEDGEN_STORAGE_URL": "s3://tesoro-feeds/prod",
             "FEEDGEN_DATABASE_URL": "postgresql://feedgen@db.internal/crm",
             "FEEDGEN_PUBLISH_REFRESH_MINUTES": "120",
-            "FEEDGEN_WORKER_CYCLE_MINUTES": "2.5",
+            "FEEDGEN_WORKER_CYCLE_SECONDS": "2.5",
         },
     )
     assert config.storage.url == "s3://tesoro-feeds/prod"
     assert config.database.url == "postgresql://feedgen@db.internal/crm"
     assert config.publish.refresh_minutes == 120
-    assert config.worker.cycle_minutes == 2.5
+    assert config.worker.cycle_seconds == 2.5
 
 
 def test_an_empty_environment_value_unsets_an_optional_key(tmp_path: Path) -> None:
@@ -96,6 +96,47 @@ def test_an_empty_environment_value_unsets_an_optional_key(tmp_path: Path) -> No
 def test_environment_variables_of_other_programs_are_ignored() -> None:
     environ = {"PATH": "/usr/bin", "AWS_REGION": "us-east-1", "FEEDGEN_CONFIG": "/etc/feedgen.toml"}
     assert load_config(None, environ) == Config()
+
+
+# --- the worker's interval and wake-ups --------------------------------------------------------
+
+
+def test_the_cycle_interval_is_set_in_seconds(tmp_path: Path) -> None:
+    assert load(tmp_path, "[worker]\ncycle_seconds = 20").worker.cycle_seconds == 20
+
+
+def test_the_old_interval_in_minutes_is_still_read_and_converted(tmp_path: Path) -> None:
+    assert load(tmp_path, "[worker]\ncycle_minutes = 2.5").worker.cycle_seconds == 150
+    config = load_config(None, {"FEEDGEN_WORKER_CYCLE_MINUTES": "0.5"})
+    assert config.worker.cycle_seconds == 30
+
+
+@pytest.mark.parametrize(
+    ("text", "environ"),
+    [
+        ("[worker]\ncycle_minutes = 5\ncycle_seconds = 30", {}),
+        ("[worker]\ncycle_seconds = 30", {"FEEDGEN_WORKER_CYCLE_MINUTES": "5"}),
+    ],
+)
+def test_the_interval_in_both_units_is_refused_naming_both_keys(
+    tmp_path: Path, text: str, environ: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, text, environ)
+    assert "worker.cycle_minutes" in str(raised.value)
+    assert "worker.cycle_seconds" in str(raised.value)
+
+
+def test_listening_for_notifications_is_off_unless_asked_and_read_from_the_environment() -> None:
+    assert load_config(None, {}).worker.listen is False
+    environ = {"FEEDGEN_DATABASE_URL": "postgresql://feedgen@db/crm", "FEEDGEN_WORKER_LISTEN": "1"}
+    assert load_config(None, environ).worker.listen is True
+
+
+def test_listening_for_notifications_on_sqlite_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, '[database]\nurl = "sqlite:///crm.sqlite"\n[worker]\nlisten = true')
+    assert raised.value.key == "worker.listen" and "PostgreSQL" in str(raised.value)
 
 
 # --- what is refused --------------------------------------------------------------------------
@@ -136,6 +177,9 @@ def test_an_unknown_key_is_refused_by_name(tmp_path: Path) -> None:
         ("worker", "reconcile_at", '"25:00"'),
         ("worker", "reconcile_at", '"3 am"'),
         ("worker", "cycle_minutes", "0"),
+        ("worker", "cycle_seconds", "0.5"),
+        ("worker", "cycle_seconds", '"often"'),
+        ("worker", "listen", '"sometimes"'),
         ("worker", "lookback_seconds", "-600"),
         ("logging", "level", '"VERBOSE"'),
     ],

@@ -40,6 +40,13 @@ class RunReport:
     storage_errors: list[str] = field(default_factory=list)
 
     @property
+    def idle(self) -> bool:
+        """Nothing to do: no feed built or failed, nothing stored or deleted, nothing stopped."""
+        return not (
+            self.feeds_built or self.failed or self.pages_uploaded or self.deleted or self.stopped
+        ) and not (self.errors or self.storage_errors or self.skipped_ids)
+
+    @property
     def skipped_activities(self) -> int:
         return len(self.skipped_ids)
 

@@ -149,7 +149,7 @@ def _print_survey(app: App, as_json: bool) -> None:
 @pass_app
 @handle_errors
 def worker(app: App) -> None:
-    """Run the schedule: a cycle every worker.cycle_minutes, a reconcile at worker.reconcile_at."""
+    """Run the schedule: a cycle every worker.cycle_seconds, a reconcile at worker.reconcile_at."""
     from jobs.schedule import run_worker
 
     run_worker(app)

@@ -118,14 +118,17 @@ class Heartbeat:
     def job_started(self, kind: str) -> None:
         self._write(job=kind, job_started_at=self.clock())
 
-    def job_finished(self, run: Run) -> None:
+    def job_finished(self, run: Run, record: bool = True) -> None:
+        """The job ended; its run is kept for ``status`` unless ``record`` is false (an idle
+        cycle every few seconds would bury the runs worth reading)."""
         if run.outcome == "failed":
             self.failures += 1
             last_error = run.error
         else:
             self.failures, last_error = 0, None
-        with self._lock:
-            self._unrecorded.append(run)
+        if record:
+            with self._lock:
+                self._unrecorded.append(run)
         self._write(job=None, job_started_at=None, failures=self.failures, last_error=last_error)
 
     def stop(self) -> None:

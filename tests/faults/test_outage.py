@@ -54,7 +54,7 @@ def test_a_cycle_that_loses_the_database_exits_4_in_one_line(
 def test_a_worker_rides_out_a_database_outage_and_repairs_after_it(
     make_pg: MakeDeployment, pg_database: PgDatabase, gate: Gate
 ) -> None:
-    deployment = make_pg(cycle_minutes=0.1)
+    deployment = make_pg(cycle_seconds=6)
     worker = deployment.start_worker()
     worker.wait_for_line("INFO feedgen.worker: cycle: ")
     gate.close()

@@ -68,7 +68,7 @@ def test_a_signal_during_the_first_cycle_of_a_new_deployment(
 def test_a_signal_during_a_scheduled_cycle(
     make_sqlite: MakeDeployment, gate: Gate, number: signal.Signals
 ) -> None:
-    deployment = make_sqlite(s3=True, cycle_minutes=0.1)
+    deployment = make_sqlite(s3=True, cycle_seconds=6)
     worker = deployment.start_worker()
     worker.wait_for_line("INFO feedgen.worker: cycle: 0 feed(s) built")
     gate.close()

@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from feedgen.build.report import RunReport
 from feedgen.config import MetricsConfig, WorkerConfig
 from feedgen.errors import ConfigError
-from jobs.health import Health, MetricsServer
+from jobs.health import MIN_UNHEALTHY_SECONDS, Health, MetricsServer
 from jobs.metrics import WorkerMetrics
 from jobs.tasks import Jobs
 from tests.support.deployment import Deployment
@@ -72,7 +72,7 @@ def metrics(clock: FakeClock) -> WorkerMetrics:
 
 @pytest.fixture
 def jobs(builder: FakeBuilder, clock: FakeClock, metrics: WorkerMetrics) -> Jobs:
-    config = WorkerConfig(cycle_minutes=INTERVAL / 60)
+    config = WorkerConfig(cycle_seconds=INTERVAL)
     return Jobs(builder, config, clock=clock, metrics=metrics)  # type: ignore[arg-type]
 
 
@@ -127,7 +127,7 @@ def test_a_reconcile_does_not_make_a_worker_whose_cycles_fail_healthy(
 
 
 def test_port_0_serves_nothing(metrics: WorkerMetrics) -> None:
-    assert MetricsServer.from_config(metrics, MetricsConfig(), cycle_minutes=5) is None
+    assert MetricsServer.from_config(metrics, MetricsConfig(), cycle_seconds=300) is None
 
 
 def test_a_port_in_use_is_one_line_naming_the_key(metrics: WorkerMetrics) -> None:
@@ -163,7 +163,7 @@ def test_a_worker_serves_metrics_and_health_and_stops_on_sigterm(tmp_path: Path)
         tmp_path,
         f"sqlite:///{tmp_path / 'crm.sqlite'}",
         f"file://{tmp_path / 'feeds'}",
-        worker={"cycle_minutes": 0.1},
+        worker={"cycle_seconds": 6},
         env={"FEEDGEN_METRICS_PORT": str(port), "FEEDGEN_METRICS_ADDRESS": "127.0.0.1"},
     )
     try:
@@ -188,3 +188,25 @@ def test_a_worker_serves_metrics_and_health_and_stops_on_sigterm(tmp_path: Path)
             get(f"{base}/healthz")
     finally:
         deployment.close()
+
+
+def test_short_intervals_turn_unhealthy_after_two_minutes_not_three_cycles(
+    metrics: WorkerMetrics, clock: FakeClock
+) -> None:
+    health = Health(metrics, cycle_seconds=5, after_cycles=3)
+    clock.now += MIN_UNHEALTHY_SECONDS
+    assert health.check() == (True, "ok")
+    clock.now += 1
+    assert not health.check()[0]
+
+
+def test_a_long_job_whose_batches_go_on_ending_stays_healthy_until_they_stop(
+    metrics: WorkerMetrics, clock: FakeClock
+) -> None:
+    health = Health(metrics, INTERVAL, after_cycles=3)
+    for _ in range(20):  # a reconcile holding cycles back for 20 intervals
+        clock.now += INTERVAL
+        metrics.progressed(200, 4000)
+        assert health.check() == (True, "ok")
+    clock.now += 3 * INTERVAL + 1  # its batches stop ending: a hang
+    assert not health.check()[0]

@@ -20,7 +20,7 @@ from feedgen.tokens import new_token, redact
 from jobs.schedule import make_scheduler
 from jobs.tasks import Jobs
 
-CONFIG = WorkerConfig(cycle_minutes=1)
+CONFIG = WorkerConfig(cycle_seconds=60)
 
 
 class FakeBuilder:
@@ -74,7 +74,7 @@ def lines(caplog: pytest.LogCaptureFixture, level: int = logging.INFO) -> list[l
 def test_the_schedule_runs_a_cycle_at_once_then_every_interval_and_a_nightly_reconcile(
     jobs: Jobs,
 ) -> None:
-    config = WorkerConfig(cycle_minutes=2.5, reconcile_at=clock_time(4, 15))
+    config = WorkerConfig(cycle_seconds=150, reconcile_at=clock_time(4, 15))
     scheduler = make_scheduler(jobs, config)
     found = {job.id: job for job in scheduler.get_jobs()}
     cycle, reconcile = found["cycle"], found["reconcile"]
@@ -190,8 +190,9 @@ class FakeHeartbeat:
     def job_started(self, kind: str) -> None:
         self.started.append(kind)
 
-    def job_finished(self, run: Run) -> None:
-        self.finished.append(run)
+    def job_finished(self, run: Run, record: bool = True) -> None:
+        if record:
+            self.finished.append(run)
 
 
 def test_each_job_is_recorded_with_its_outcome(builder: FakeBuilder) -> None:
@@ -209,3 +210,27 @@ def test_each_job_is_recorded_with_its_outcome(builder: FakeBuilder) -> None:
         "RuntimeError: database went away",
     )
     assert (ok.kind, ok.outcome, ok.built) == ("reconcile", "ok", 3)
+
+
+def test_idle_cycles_after_the_first_are_debug_lines_and_no_run_is_kept(
+    builder: FakeBuilder, caplog: pytest.LogCaptureFixture
+) -> None:
+    heartbeat = FakeHeartbeat()
+    jobs = Jobs(builder, CONFIG, heartbeat=heartbeat)  # type: ignore[arg-type]
+    builder.outcome = RunReport("cycle")  # nothing changed
+    with caplog.at_level(logging.DEBUG, logger="feedgen.worker"):
+        for _ in range(3):
+            jobs.cycle()
+    assert len(lines(caplog)) == 1 and len(lines(caplog, logging.DEBUG)) == 3
+    assert heartbeat.started == ["cycle"] * 3 and heartbeat.finished == []
+
+
+def test_a_cycle_that_deleted_an_object_is_a_line_and_a_run(
+    builder: FakeBuilder, caplog: pytest.LogCaptureFixture
+) -> None:
+    heartbeat = FakeHeartbeat()
+    jobs = Jobs(builder, CONFIG, heartbeat=heartbeat)  # type: ignore[arg-type]
+    builder.outcome = RunReport("cycle", deleted=2)  # a revoked feed's objects went
+    with caplog.at_level(logging.INFO, logger="feedgen.worker"):
+        jobs.cycle()
+    assert len(lines(caplog)) == 1 and [run.kind for run in heartbeat.finished] == ["cycle"]

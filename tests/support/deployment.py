@@ -41,7 +41,7 @@ class Deployment:
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        worker = {"batch_size": 5, "cycle_minutes": 60, **self.worker}
+        worker = {"batch_size": 5, "cycle_seconds": 3600, **self.worker}
         storage = {"url": self.storage_url, **self.storage_keys}
         self.config_path.write_text(
             f'[database]\nurl = "{self.database_url}"\n'
