@@ -207,11 +207,13 @@ def listening(pg_url: str, tmp_path: Path) -> Iterator[tuple[Crm, Deployment]]:
         assert result.returncode == 0, result.stderr
     crm = Crm(deployment)
     crm.install_triggers()
-    worker = deployment.start_worker()
-    worker.wait_for_line("cycle: ")
-    worker.wait_for_line("listening for NOTIFY feedgen")
-    yield crm, deployment
-    deployment.close()
+    try:  # the worker is stopped even when it never gets ready
+        worker = deployment.start_worker()
+        worker.wait_for_line("cycle: ")
+        worker.wait_for_line("listening for NOTIFY feedgen")
+        yield crm, deployment
+    finally:
+        deployment.close()
 
 
 def cycles_logged(deployment: Deployment) -> int:
