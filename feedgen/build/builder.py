@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, or_, select, update
 
 from ..config import Config
 from ..crm.activities import load_batch
@@ -32,6 +32,7 @@ from ..render.events import EventCache
 from ..render.feed import RenderedFeed, render_feed
 from ..state import tables as state
 from ..state.feeds import feed_from_row
+from ..state.record import exact_now
 from . import cleanup, parallel
 from .batches import Batches
 from .claims import audience_of, subjects_of
@@ -108,6 +109,7 @@ class Builder:
         storage emptied, restored or edited by hand is whole again."""
         report = RunReport("build")
         started = clock.perf_counter()
+        since = exact_now()
         self.detect(report)
         b = state.builds
         missing = cleanup.survey(self.engine, self.storage) if force and feed_ids is None else None
@@ -120,6 +122,10 @@ class Builder:
             query = update(b).values(**values)
             if feed_ids is not None:
                 query = query.where(b.c.feed_id.in_(list(feed_ids)))
+            if force:
+                # A feed uploaded since this build started is done: of two force builds at once,
+                # or one beside a worker, the later leaves the other's work alone.
+                query = query.where(or_(b.c.uploaded_at.is_(None), b.c.uploaded_at < since))
             conn.execute(query)
             if missing is not None:
                 cleanup.mark_missing(conn, missing)
@@ -196,7 +202,11 @@ class Builder:
         with self.engine.connect() as conn:
             order = self.batches.build_order(conn, only)
         parts = list(chunks(order, self.config.worker.batch_size))
-        if len(parts) > 1 and parallel.usable(self.config):
+        if (
+            len(parts) > 1
+            and parallel.usable(self.config)
+            and parallel.shared_with(self.config, self.engine, self.storage)
+        ):
             parallel.build_chunks(self.config, parts, self.now(), report, self.stop)
         else:
             self.batches.build_chunks(parts, report)
