@@ -120,7 +120,7 @@ def load_batch(
             rows[row[0]] = row
             audience[row[0]].add(row[2])  # id, owner_id
         # Only the ids: most activities a batch's users take part in, its users also own (a
-        # colleague's viewing), and reading their columns twice cost a third of the reading.
+        # colleague's viewing); with their columns, each came back once more per participant.
         shared = (
             select(_p.c.user_id, _p.c.activity_id)
             .select_from(_p.join(_a, _a.c.id == _p.c.activity_id))

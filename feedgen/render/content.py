@@ -231,7 +231,8 @@ def _new_person(name: str, email: str | None) -> Person | None:
 
 
 # Cached: the same colleagues (organizers and attendees) recur all day, and a client's contacts
-# on each of their viewings. About 300 bytes an entry: 5 MB at most for the contacts.
+# on each of their viewings. About 360 bytes an entry, its strings included: 6 MB at most for
+# the contacts.
 _person = lru_cache(maxsize=2_048)(_new_person)
 _contact = lru_cache(maxsize=16_384)(_new_person)
 
