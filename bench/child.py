@@ -108,7 +108,6 @@ def _feedgen(task: dict[str, Any]) -> dict[str, Any]:
     storage.close()
     return {
         "workers_rss_mb": max(workers.peaks.values(), default=None),
-        "worker_processes": len(workers.peaks),
         "wall": wall,
         "feeds": report.feeds_built,
         "events": report.events,
@@ -147,8 +146,9 @@ def main(argv: list[str]) -> None:
 
 
 class WorkerPeaks:
-    """The peak resident size of each process this one starts (``worker.processes``), read from
-    /proc while they run: getrusage's children figure starts from this process's size."""
+    """The peak resident size of each process this one starts (``worker.processes``, and
+    multiprocessing's small resource tracker), read from /proc while they run: getrusage's
+    children figure starts from this process's size."""
 
     def __init__(self, every: float = 0.1) -> None:
         self.peaks: dict[int, float] = {}

@@ -62,7 +62,7 @@ def test_report_has_every_part(report: dict[str, Any]) -> None:
     # Flat RSS is asked of 1,000 users and up; a quick run measures 20 and 200.
     assert verdicts["peak RSS flat across sizes"] is None
     # Asked at 10,000 and 100,000 users, and of PostgreSQL: a quick SQLite run measures none.
-    assert verdicts["full rebuild at 10,000 users, default processes"] is None
+    assert verdicts["full rebuild, 10,000 users, auto processes"] is None
     assert verdicts["full rebuild at 100,000 users"] is None
     assert verdicts["two force builds at once"] is None
 
