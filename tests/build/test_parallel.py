@@ -119,3 +119,38 @@ def test_processes_are_used_only_when_they_reach_the_builders_database_and_store
     assert not parallel.shared_with(config, engine, MemoryStorage())
     other = sa.create_engine(f"sqlite:///{tmp_path / 'other.sqlite'}")
     assert not parallel.shared_with(config, other, LocalStorage(tmp_path / "feeds"))
+
+
+def spawns(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int | str
+) -> tuple[Builder, list[int]]:
+    """A builder of the 9 feeds in batches of 2 on two cores; the batches each run it hands to
+    processes."""
+    url = seeded(engine)
+    config = Config(
+        database=DatabaseConfig(url=url),
+        storage=StorageConfig(url=f"file://{tmp_path / 'feeds'}"),
+        worker=WorkerConfig(batch_size=2, processes=processes),
+    )
+    monkeypatch.setattr(parallel, "available_cores", lambda: 2)
+    spawned: list[int] = []
+    monkeypatch.setattr(parallel, "build_chunks", lambda _c, parts, *_a: spawned.append(len(parts)))
+    return Builder(engine, open_storage(config.storage), config, now=lambda: NOW), spawned
+
+
+def test_on_auto_a_cycle_of_a_few_batches_builds_on_one_process(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder, spawned = spawns(engine, tmp_path, monkeypatch, "auto")
+    report = builder.cycle()  # every feed is new: 5 batches
+    assert spawned == [] and report.feeds_built == 9
+    builder.build(force=True)
+    assert spawned == [5]  # a full build of as many batches goes to the processes
+
+
+def test_a_number_of_processes_set_by_hand_takes_any_cycle_of_batches(
+    engine: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    builder, spawned = spawns(engine, tmp_path, monkeypatch, 2)
+    builder.cycle()
+    assert spawned == [5]
