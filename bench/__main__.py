@@ -16,6 +16,7 @@ from bench.freshness import FreshnessOptions, report, run_freshness
 from bench.report import rows_json, table, targets_json, targets_table
 from bench.run import Busy, Options, exclusive, run
 from bench.verdict import freshness_targets, naive_note, sections, targets
+from feedgen.build.parallel import process_count
 
 QUICK_USERS = 200
 QUICK_BUDGET = 60.0
@@ -42,7 +43,10 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None]:
         "--budget", type=float, help="seconds after which measures stop repeating (900; quick 60)"
     )
     parser.add_argument(
-        "--processes", type=int, default=1, help="feedgen's worker.processes (default 1)"
+        "--processes",
+        type=_processes,
+        default="auto",
+        help="feedgen's worker.processes: a number or auto (default: auto, every core)",
     )
     parser.add_argument(
         "--rss-users",
@@ -77,7 +81,7 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None]:
         naive_sample=default_sample if args.naive_sample is None else args.naive_sample,
         budget=args.budget or (QUICK_BUDGET if args.quick else 900.0),
         render_users=50 if args.quick else 200,
-        processes=max(1, args.processes),
+        processes=args.processes,
         rss_users=max(0, args.rss_users),
     )
     if args.freshness:
@@ -92,6 +96,14 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None]:
     return opts, args.json
 
 
+def _processes(value: str) -> int | str:
+    if value == "auto":
+        return value
+    if not value.isdigit() or not 1 <= int(value) <= 64:
+        raise argparse.ArgumentTypeError(f"a number from 1 to 64 or auto, got {value!r}")
+    return int(value)
+
+
 def meta(out: dict[str, Any], opts: Options) -> dict[str, Any]:
     crm = out["site"].crm
     return {
@@ -104,6 +116,7 @@ def meta(out: dict[str, Any], opts: Options) -> dict[str, Any]:
         "crm_reused": crm.seed_seconds is None,
         "repeat": opts.repeat,
         "processes": opts.processes,
+        "processes_used": process_count(out["site"].config),
         "quick": opts.quick,
         "budget_seconds": opts.budget,
         "elapsed_seconds": out["elapsed"],
@@ -136,18 +149,21 @@ def main(argv: list[str]) -> int:
     print(
         f"\nfeedgen benchmark: {crm['users']:,} users, {crm['activities']:,} activities, "
         f"{crm['participants']:,} participants on {info['database']}; "
-        f"{sum(info['feeds'].values()):,} feeds; feedgen on {opts.processes} process(es); "
+        f"{sum(info['feeds'].values()):,} feeds; feedgen on {opts.processes} process(es) "
+        f"({info['processes_used']} here); "
         f"up to {opts.repeat} run(s) each, "
         f"n shows how many ran; {info['elapsed_seconds']:.0f}s in all\n"
     )
     print(table(parts))
     print(f"\n* {naive_note(out)}.")
     print("  Cycle ratios compare with the naive full rebuild: it has no change detection.")
-    if opts.processes > 1:
+    if info["processes_used"] > 1:
         print(
-            "  With several processes, SQL statements and peak RSS are the coordinating "
-            "process's only."
+            "  With several processes, SQL statements are the coordinating process's only; peak "
+            "RSS is the largest of the coordinating and the building processes."
         )
+    if opts.rss_users < 100_000:
+        print("  The 100,000-user rebuild runs only with --rss-users 100000.")
     print()
     print(targets_table(verdicts))
     if json_path is not None:

@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ REGION = "us-east-1"
 
 
 def bench_config(
-    db_url: str, storage_url: str, endpoint: str | None = None, processes: int = 1
+    db_url: str, storage_url: str, endpoint: str | None = None, processes: int | str = 1
 ) -> Config:
     """feedgen's configuration, built in code: defaults except where the data and storage are."""
     storage = StorageConfig(url=storage_url, region=REGION, endpoint_url=endpoint)
@@ -90,18 +91,23 @@ def _feedgen(task: dict[str, Any]) -> dict[str, Any]:
     from feedgen.publish.storage import open_storage
 
     config = bench_config(
-        task["db"], task["storage"], task.get("endpoint"), task.get("processes", 1)
+        task["db"], task["storage"], task.get("endpoint"), task.get("processes", "auto")
     )
     engine = open_engine(task["db"])
     storage = open_storage(config.storage)
     now = datetime.fromisoformat(task["now"])
     builder = Builder(engine, storage, config, now=lambda: now)
     counter = SqlCounter(engine)
+    workers = WorkerPeaks()
     started = time.perf_counter()
-    report = builder.build(force=True)
+    try:
+        report = builder.build(force=True)
+    finally:
+        workers.stop()
     wall = time.perf_counter() - started
     storage.close()
     return {
+        "workers_rss_mb": max(workers.peaks.values(), default=None),
         "wall": wall,
         "feeds": report.feeds_built,
         "events": report.events,
@@ -139,14 +145,45 @@ def main(argv: list[str]) -> None:
     Path(task["out"]).write_text(json.dumps(result))
 
 
-def peak_rss_mb() -> float | None:
+class WorkerPeaks:
+    """The peak resident size of each process this one starts (``worker.processes``, and
+    multiprocessing's small resource tracker), read from /proc while they run: getrusage's
+    children figure starts from this process's size."""
+
+    def __init__(self, every: float = 0.1) -> None:
+        self.peaks: dict[int, float] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, args=(every,), daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _watch(self, every: float) -> None:
+        while not self._done.wait(every):
+            for pid in _children():
+                peak = peak_rss_mb(f"/proc/{pid}/status")
+                if peak is not None:
+                    self.peaks[pid] = max(peak, self.peaks.get(pid, 0.0))
+
+
+def _children() -> list[int]:
+    try:
+        found = Path(f"/proc/{os.getpid()}/task").glob("*/children")
+        return [int(pid) for path in found for pid in path.read_text().split()]
+    except OSError:
+        return []
+
+
+def peak_rss_mb(path: str = "/proc/self/status") -> float | None:
     """This process's peak resident size since it started (VmHWM), or None off Linux.
 
     Not ``getrusage``: its ru_maxrss includes the resident size of the process that forked this
     one, up to the exec.
     """
     try:
-        with open("/proc/self/status") as status:
+        with open(path) as status:
             for line in status:
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024

@@ -126,8 +126,8 @@ def _measure(
     interval = WorkerConfig().cycle_seconds
     edits = _shown_activities(engine, feeds, opts.edits, rng)
     with log.open("wb") as sink:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "feedgen", "--config", str(config), "worker"],
+        worker = subprocess.Popen(  # -v: idle cycles log at DEBUG, and their times count too
+            [sys.executable, "-m", "feedgen", "--config", str(config), "-v", "worker"],
             stdout=sink,
             stderr=subprocess.STDOUT,
             env=_environment(),

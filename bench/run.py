@@ -13,6 +13,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,7 +42,7 @@ class Options:
     change_fraction: float = 0.01
     budget: float = 900.0
     render_users: int = 200
-    processes: int = 1  # feedgen's worker.processes for its builds and cycles
+    processes: int | str = "auto"  # feedgen's worker.processes for its builds and cycles
     rss_users: int = 0  # peak RSS also at larger CRMs, up to this many users
 
 
@@ -156,6 +157,18 @@ class Site:
             counter.close()
         return runs
 
+    def force_pair(self) -> dict[str, Any]:
+        """Two force builds started at once, each in its own process (PostgreSQL: their claims
+        share the feeds out): how many feeds each built, against the feeds there are."""
+        tasks = [self.task(storage=self.local_url)] * 2
+        with ThreadPoolExecutor(2) as pool:
+            runs = list(pool.map(run_child, tasks))
+        return {
+            "feeds": len(self.feed_ids()),
+            "built": [r["feeds"] for r in runs],
+            "wall": max(r["wall"] for r in runs),
+        }
+
     def changed_cycles(self, fraction: float, repeat: int) -> list[dict[str, Any]]:
         """Cycles after ``fraction`` of users had a change; check exactly their feeds changed."""
         midnight = datetime(self.crm.now.year, self.crm.now.month, self.crm.now.day)
@@ -243,6 +256,8 @@ def run(opts: Options) -> dict[str, Any]:
         )
         jobs: dict[str, Callable[[], dict[str, Any]]] = {
             "rebuild_local": lambda: run_child(site.task(storage=site.local_url)),
+            # The same on one process: what the processes bought.
+            "rebuild_single": lambda: run_child(site.task(storage=site.local_url, processes=1)),
             "rebuild_s3": lambda: run_child(site.task(storage=s3_url, endpoint=endpoint)),
             "naive_local": lambda: run_child({**naive, "storage": f"file://{site.naive_dir}"}),
             "naive_s3": lambda: run_child(
@@ -263,6 +278,9 @@ def run(opts: Options) -> dict[str, Any]:
         out["render"] = micro.render_speed(
             site.engine, site.config, crm.now, opts.render_users, opts.repeat, min_seconds
         )
+        if opts.postgres:
+            clock.log("two force builds at once...")
+            out["force_pair"] = site.force_pair()
         out["sizes"] = {}
         sizes = rss_sizes(opts.users, opts.rss_users)
         for users in sizes:

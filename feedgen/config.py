@@ -67,7 +67,8 @@ class WorkerConfig:
     reconcile_at: time = time(3, 0)
     lookback_seconds: int = 600
     batch_size: int = 200
-    processes: int = 1
+    # A whole number, or "auto": as many as this process may use cores (``build.parallel``).
+    processes: int | str = "auto"
     max_delete_share: float = 0.1
     stop_seconds: int = 30
 
@@ -119,6 +120,15 @@ def _int(low: int, high: int) -> Callable[[Any], int]:
         return value
 
     return parse
+
+
+def _processes(value: Any) -> int | str:
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    try:
+        return _int(1, 64)(value)
+    except ValueError as exc:
+        raise ValueError(f'{exc}, or "auto"') from None
 
 
 def _float(low: float, high: float) -> Callable[[Any], float]:
@@ -290,7 +300,7 @@ SCHEMA: dict[str, tuple[type, dict[str, Callable[[Any], Any]]]] = {
             "reconcile_at": _clock_time,
             "lookback_seconds": _int(0, 7 * 24 * 3600),
             "batch_size": _int(1, 100_000),
-            "processes": _int(1, 64),
+            "processes": _processes,
             "max_delete_share": _float(0.0, 1.0),
             "stop_seconds": _int(1, 3600),
         },

@@ -56,18 +56,22 @@ def test_report_has_every_part(report: dict[str, Any]) -> None:
     for title in SECTIONS:
         assert title in titles
     names = {t["name"] for t in report["targets"]}
-    assert len(names) == 8
+    assert len(names) == 11
     assert all(t["pass"] in (True, False, None) for t in report["targets"])
     verdicts = {t["name"]: t["pass"] for t in report["targets"]}
     # Flat RSS is asked of 1,000 users and up; a quick run measures 20 and 200.
     assert verdicts["peak RSS flat across sizes"] is None
+    # Asked at 10,000 and 100,000 users, and of PostgreSQL: a quick SQLite run measures none.
+    assert verdicts["full rebuild, 10,000 users, auto processes"] is None
+    assert verdicts["full rebuild at 100,000 users"] is None
+    assert verdicts["two force builds at once"] is None
 
 
 @pytest.mark.slow
 def test_full_rebuilds_are_complete(report: dict[str, Any]) -> None:
     feeds = sum(report["meta"]["feeds"].values())
     raw = report["raw"]
-    for name in ("rebuild_local", "rebuild_s3", "naive_local", "naive_s3"):
+    for name in ("rebuild_local", "rebuild_single", "rebuild_s3", "naive_local", "naive_s3"):
         for run in raw[name]:
             assert run["wall"] > 0
             assert run["feeds"] == feeds and run["uploads"] == feeds and run["failed"] == 0

@@ -71,6 +71,13 @@ def test_a_toml_local_time_is_accepted_as_the_reconcile_time(tmp_path: Path) -> 
     assert load(tmp_path, "[worker]\nreconcile_at = 04:30:00").worker.reconcile_at == time(4, 30)
 
 
+def test_processes_are_a_whole_number_or_auto_by_default(tmp_path: Path) -> None:
+    assert load_config(None, {}).worker.processes == "auto"
+    assert load(tmp_path, "[worker]\nprocesses = 3").worker.processes == 3
+    assert load_config(None, {"FEEDGEN_WORKER_PROCESSES": "Auto"}).worker.processes == "auto"
+    assert load_config(None, {"FEEDGEN_WORKER_PROCESSES": "64"}).worker.processes == 64
+
+
 def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
     config = load(
         tmp_path,
@@ -181,6 +188,9 @@ def test_an_unknown_key_is_refused_by_name(tmp_path: Path) -> None:
         ("worker", "cycle_seconds", '"often"'),
         ("worker", "listen", '"sometimes"'),
         ("worker", "lookback_seconds", "-600"),
+        ("worker", "processes", "0"),
+        ("worker", "processes", "65"),
+        ("worker", "processes", '"all"'),
         ("logging", "level", '"VERBOSE"'),
     ],
 )

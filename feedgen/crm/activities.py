@@ -119,14 +119,24 @@ def load_batch(
         for row in conn.execute(owned):
             rows[row[0]] = row
             audience[row[0]].add(row[2])  # id, owner_id
+        # Only the ids: most activities a batch's users take part in, its users also own (a
+        # colleague's viewing); with their columns, each came back once more per participant.
         shared = (
-            select(_p.c.user_id, *INDEXED_COLUMNS)
-            .select_from(_p.join(_a, _a.c.id == _p.c.activity_id).outerjoin(_ix, _INDEXED))
+            select(_p.c.user_id, _p.c.activity_id)
+            .select_from(_p.join(_a, _a.c.id == _p.c.activity_id))
             .where(_p.c.user_id.in_(part), _exportable(), _in_window(window))
         )
-        for user_id, *values in conn.execute(shared):
-            rows[values[0]] = values
-            audience[values[0]].add(user_id)
+        for user_id, activity_id in conn.execute(shared):
+            audience[activity_id].add(user_id)
+    # The activities taken part in that no user of the batch owns.
+    for part in chunks(sorted(audience.keys() - rows.keys())):
+        others = (
+            select(*INDEXED_COLUMNS)
+            .select_from(_a.outerjoin(_ix, _INDEXED))
+            .where(_a.c.id.in_(part), _exportable(), _in_window(window))
+        )
+        for row in conn.execute(others):
+            rows[row[0]] = row
     if replacements() != before:
         name_rows("activities", rows.values(), 0, _ACTIVITY_TEXT)
     return _complete(conn, rows, audience, wanted, users)

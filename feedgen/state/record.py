@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, DateTime, bindparam, func, update
 
 from . import tables as state
 
@@ -26,6 +26,12 @@ class BuildResult:
     uploaded: bool  # False: the bytes were unchanged and not uploaded again
 
 
+def exact_now() -> datetime:
+    """The wall clock to the microsecond, naive UTC: when a batch's uploads were done and when a
+    force build started, which whole seconds could not order (two builds within one second)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def record(
     conn: Connection,
     results: Mapping[int, BuildResult],
@@ -33,7 +39,13 @@ def record(
     now: datetime,
 ) -> None:
     """Clear the dirty flag of what was published (``results`` whose feed is not in ``errors``);
-    count a failure on what was not."""
+    count a failure on what was not.
+
+    ``uploaded_at`` is the wall clock once the batch's uploads are done (``now`` may be a run's
+    fixed clock): a force build leaves alone the feeds uploaded after it started
+    (``Builder.build``).
+    """
+    uploaded_at = exact_now()
     b = state.builds
     done = [
         {
@@ -47,6 +59,7 @@ def record(
             "b_skipped": result.skipped,
             "b_left_out": result.left_out,
             "b_now": now,
+            "b_uploaded": uploaded_at if result.uploaded else None,
         }
         for feed_id, result in results.items()
         if feed_id not in errors
@@ -67,6 +80,7 @@ def record(
                 left_out=bindparam("b_left_out"),
                 pending_ids="",
                 built_at=bindparam("b_now"),
+                uploaded_at=func.coalesce(bindparam("b_uploaded", type_=DateTime), b.c.uploaded_at),
                 failures=0,
                 last_error=None,
             ),

@@ -24,10 +24,10 @@ def test_show_prints_the_effective_settings_as_toml_saying_where_each_came_from(
     assert result.exit_code == RET_OK, result.output
     shown = tomllib.loads(result.output)
     assert shown["publish"]["public_base_url"] == "https://cal.tesoro.example"
-    assert shown["worker"]["batch_size"] == 50 and shown["worker"]["processes"] == 1
+    assert shown["worker"]["batch_size"] == 50 and shown["worker"]["processes"] == "auto"
     lines = result.output.splitlines()
     assert 'public_base_url = "https://cal.tesoro.example"  # file' in lines
-    assert "batch_size = 50  # env" in lines and "processes = 1  # default" in lines
+    assert "batch_size = 50  # env" in lines and 'processes = "auto"  # default' in lines
 
 
 def test_show_masks_the_database_password(runner: CliRunner, config: Path) -> None:

@@ -41,7 +41,8 @@ class Deployment:
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
-        worker = {"batch_size": 5, "cycle_seconds": 3600, **self.worker}
+        # One process unless a test asks for more: the tests count the batches a stop leaves.
+        worker = {"batch_size": 5, "cycle_seconds": 3600, "processes": 1, **self.worker}
         storage = {"url": self.storage_url, **self.storage_keys}
         self.config_path.write_text(
             f'[database]\nurl = "{self.database_url}"\n'
