@@ -51,13 +51,26 @@ class Crm:
 
 
 def prepare(
-    users: int, postgres: str | None, reseed: bool, log: Log, folder: Path = BENCH_DIR
+    users: int,
+    postgres: str | None,
+    reseed: bool,
+    log: Log,
+    folder: Path = BENCH_DIR,
+    spec: DemoSpec | None = None,
 ) -> Crm:
-    """Seed the CRM of ``users`` users unless a matching one is kept, and return a fresh copy."""
-    spec = DemoSpec.bench(users)
+    """Seed the CRM of ``users`` users (``spec``: another shape than the benchmark's) unless a
+    matching one is kept, and return a fresh copy."""
+    spec = spec or DemoSpec.bench(users)
     if postgres:
         return _prepare_postgres(spec, postgres, reseed, log)
     return _prepare_sqlite(spec, reseed, log, folder)
+
+
+def _name(spec: DemoSpec) -> str:
+    """The benchmark's CRM by its size; another shape adds its activities per user."""
+    if spec == DemoSpec.bench(spec.users):
+        return str(spec.users)
+    return f"{spec.users}-a{spec.activities_per_user}"
 
 
 def _wanted(spec: DemoSpec) -> str:
@@ -98,7 +111,7 @@ def _seed(engine: sa.Engine, spec: DemoSpec, log: Log) -> float:
 
 def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path) -> Crm:
     folder.mkdir(parents=True, exist_ok=True)
-    pristine = folder / f"crm-{spec.users}.sqlite"
+    pristine = folder / f"crm-{_name(spec)}.sqlite"
     meta = None
     if pristine.exists() and not reseed:
         engine = sa.create_engine(f"sqlite:///{pristine}")
@@ -122,7 +135,7 @@ def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path) -> Crm
         engine.dispose()
     assert meta is not None
     started = time.perf_counter()
-    work = folder / f"work-{spec.users}.sqlite"
+    work = folder / f"work-{_name(spec)}.sqlite"
     _remove_sqlite(work)
     shutil.copyfile(pristine, work)
     return _crm(f"sqlite:///{work}", spec, meta, seeded, time.perf_counter() - started)
@@ -135,7 +148,7 @@ def _remove_sqlite(path: Path) -> None:
 
 def _prepare_postgres(spec: DemoSpec, url: str, reseed: bool, log: Log) -> Crm:
     base = sa.make_url(url)
-    seed_name, work_name = f"feedgen_bench_seed_{spec.users}", f"feedgen_bench_{spec.users}"
+    seed_name, work_name = f"feedgen_bench_seed_{_name(spec)}", f"feedgen_bench_{_name(spec)}"
     # CREATE and DROP DATABASE cannot run inside a transaction.
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:
