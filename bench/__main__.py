@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import BENCH_DIR
+from bench import BENCH_DIR, idle
 from bench.report import rows_json, table, targets_json, targets_table
 from bench.run import Busy, Options, exclusive, run
 from bench.verdict import naive_note, sections, targets
@@ -20,7 +20,7 @@ QUICK_USERS = 200
 QUICK_BUDGET = 60.0
 
 
-def parse(argv: list[str]) -> tuple[Options, Path | None]:
+def parse(argv: list[str]) -> tuple[Options, Path | None, list[int]]:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark feedgen's builds and cycles against a naive baseline. The CRM is "
@@ -52,6 +52,14 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
         "seeds 10,000,000 activities once, about 11 minutes and 5 GB, then about an hour a run), "
         "after the timed measures",
     )
+    parser.add_argument(
+        "--idle-users",
+        type=idle.sizes,
+        default=[],
+        metavar="N,N,...",
+        help="also time idle cycles at these CRM sizes, e.g. 1000,10000,100000 (see "
+        "python -m bench.idle; above 10,000 users 10 activities each)",
+    )
     args = parser.parse_args(argv)
     users = args.users or (QUICK_USERS if args.quick else round(10_000 * args.scale))
     if users < 10:
@@ -70,7 +78,7 @@ def parse(argv: list[str]) -> tuple[Options, Path | None]:
         processes=max(1, args.processes),
         rss_users=max(0, args.rss_users),
     )
-    return opts, args.json
+    return opts, args.json, args.idle_users
 
 
 def meta(out: dict[str, Any], opts: Options) -> dict[str, Any]:
@@ -99,17 +107,21 @@ def meta(out: dict[str, Any], opts: Options) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    opts, json_path = parse(argv)
+    opts, json_path, idle_users = parse(argv)
     # The demo CRM holds broken rows on purpose: feedgen's warnings about them are expected.
     logging.basicConfig(level=logging.ERROR)
     try:
         with exclusive(opts.folder):
             out = run(opts)
+            out["idle_sizes"] = [
+                idle.measure(n, opts.postgres, opts.folder, activities=idle.activities_for(n))
+                for n in idle_users
+            ]
     except Busy as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     parts = sections(out)
-    verdicts = targets(out)
+    verdicts = targets(out) + idle.targets(out["idle_sizes"])
     info = meta(out, opts)
     crm = info["crm"]
     print(
@@ -128,6 +140,10 @@ def main(argv: list[str]) -> int:
             "process's only."
         )
     print()
+    if out["idle_sizes"]:
+        print("Idle cycles by CRM size (python -m bench.idle):\n")
+        print(idle.table(out["idle_sizes"]))
+        print()
     print(targets_table(verdicts))
     if json_path is not None:
         raw = {k: v for k, v in out.items() if k not in ("site", "elapsed")}
