@@ -25,7 +25,7 @@ from .index import EVERY, IdRange
 
 # Ids compared per cycle: activities and users by the count and sum of their ids (an index range
 # each side), teams by fingerprints (their rows and members read).
-SLICE_IDS = {"activities": 25_000, "users": 10_000, "teams": 40}
+SLICE_IDS = {"activities": 25_000, "users": 2_000, "teams": 40}
 
 
 CURSOR_SLICES = "sweep_positions"
