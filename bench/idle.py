@@ -131,7 +131,7 @@ def hard_delete_delay(engine: sa.Engine, builder: Builder, cycle_minutes: float)
         value = conn.execute(
             sa.select(c.c.value).where(c.c.name == sweep.CURSOR_SLICES)
         ).scalar_one()
-        position = int(value.split()[0].partition(":")[2])
+        position = sweep.positions(value)["activities"]
         low, high = conn.execute(sa.select(sa.func.min(a.c.id), sa.func.max(a.c.id))).one()
         target, owner = conn.execute(
             sa.select(a.c.id, a.c.owner_id)

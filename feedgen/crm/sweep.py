@@ -58,7 +58,7 @@ class Sweep:
     counters: str | None  # None: not PostgreSQL
 
     def save(self, conn: Connection) -> None:
-        _set(conn, CURSOR_SLICES, " ".join(f"{g[0]}:{self.positions[g]}" for g in GROUPS))
+        _set(conn, CURSOR_SLICES, encode(self.positions))
         if self.counters is not None:
             _set(conn, CURSOR_COUNTERS, self.counters)
 
@@ -66,11 +66,11 @@ class Sweep:
 def plan(conn: Connection, cursors: dict[str, str]) -> Sweep:
     """The slices this cycle compares, from the positions and counters the last cycle left."""
     extents = _extents(conn)
-    stored = _positions(cursors.get(CURSOR_SLICES, ""))
-    ranges, positions = {}, {}
+    stored = positions(cursors.get(CURSOR_SLICES, ""))
+    ranges, moved_to = {}, {}
     for group in GROUPS:
         bottom, top = extents[group]
-        ranges[group], positions[group] = next_slice(
+        ranges[group], moved_to[group] = next_slice(
             stored.get(group, 0), SLICE_IDS[group], bottom, top
         )
     counters = None
@@ -83,7 +83,7 @@ def plan(conn: Connection, cursors: dict[str, str]) -> Sweep:
         for group in GROUPS:
             if seen.get(group[0]) != now[group[0]]:
                 ranges[group] = EVERY
-    return Sweep(ranges, positions, counters)
+    return Sweep(ranges, moved_to, counters)
 
 
 def next_slice(
@@ -127,14 +127,23 @@ def _extents(conn: Connection) -> dict[str, tuple[int | None, int | None]]:
     return extents
 
 
-def _positions(value: str) -> dict[str, int]:
+def encode(positions: dict[str, int]) -> str:
+    """The slices' positions for ``feedgen_cursors``: in hex, three 64-bit ids fit its 64
+    characters."""
+    return " ".join(f"{group[0]}:{positions[group]:x}" for group in GROUPS)
+
+
+def positions(value: str) -> dict[str, int]:
+    """The slices' positions as ``Sweep.save`` stored them (a group missing starts at 0)."""
     initials = {group[0]: group for group in GROUPS}
-    positions = {}
+    found = {}
     for part in value.split():
         initial, _, number = part.partition(":")
-        if initial in initials and number.lstrip("-").isdigit():
-            positions[initials[initial]] = int(number)
-    return positions
+        try:
+            found[initials[initial]] = int(number, 16)
+        except (KeyError, ValueError):
+            continue
+    return found
 
 
 def _counters(conn: Connection) -> str:

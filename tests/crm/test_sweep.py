@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from feedgen.crm import sweep
 from feedgen.crm.detect import detect
 from feedgen.crm.index import EVERY, IdRange
+from feedgen.state import tables as state
 from tests.conftest import NOW
 from tests.crm.test_detect import LOOKBACK, TODAY
 from tests.factories import Crm
@@ -36,6 +37,13 @@ def test_slices_walk_the_id_range_and_start_again_past_the_top() -> None:
 def test_a_table_that_one_slice_holds_is_compared_whole_every_cycle() -> None:
     assert sweep.next_slice(0, 10, 1000, 1009) == (EVERY, 0)
     assert sweep.next_slice(0, 10, None, None) == (EVERY, 0)
+
+
+def test_the_positions_of_the_largest_ids_fit_the_cursor_column() -> None:
+    largest = {group: 2**63 - 1 for group in sweep.GROUPS}
+    value = sweep.encode(largest)
+    assert len(value) <= state.cursors.c.value.type.length  # type: ignore[attr-defined]
+    assert sweep.positions(value) == largest
 
 
 def test_an_activity_deleted_outright_is_seen_within_the_stated_cycles(
