@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import BENCH_DIR
+from feedgen.crm import tables as crm_tables
 from feedgen.crm.people import load_teams, load_users
 from feedgen.db import open_engine
 from feedgen.demo.data import DemoSpec, seed_crm
@@ -62,8 +63,22 @@ def prepare(
     matching one is kept, and return a fresh copy."""
     spec = spec or DemoSpec.bench(users)
     if postgres:
-        return _prepare_postgres(spec, postgres, reseed, log)
-    return _prepare_sqlite(spec, reseed, log, folder)
+        crm = _prepare_postgres(spec, postgres, reseed, log)
+    else:
+        crm = _prepare_sqlite(spec, reseed, log, folder)
+    _contract_indexes(crm.url)
+    return crm
+
+
+def _contract_indexes(url: str) -> None:
+    """The indexes the CRM contract asks for, on a CRM seeded before one was added to it."""
+    engine = sa.create_engine(url)
+    try:
+        for table in crm_tables.CRM_TABLES:
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
+    finally:
+        engine.dispose()
 
 
 def _name(spec: DemoSpec) -> str:

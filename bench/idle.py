@@ -72,10 +72,6 @@ def measure(
     log = _log
     site = data.prepare(users, postgres, False, log, folder, spec)
     engine = data.engine_for(site.url)
-    # The contract's indexes, as a CRM seeded before one was added would be given them.
-    for table in crm.CRM_TABLES:
-        for index in table.indexes:
-            index.create(engine, checkfirst=True)
     feeds_dir = (folder / f"idle-feeds-{users}").absolute()
     config = bench_config(site.url, f"file://{feeds_dir}")
     issued = data.issue_feeds(engine, site.now, config.default_options())
