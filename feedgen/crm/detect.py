@@ -29,7 +29,7 @@ from . import sweep
 from . import tables as crm
 from .index import Changes, co_audience, find_vanished, sync_activities
 from .people import Teams
-from .subjects import find_vanished_users, sync_changed_users, sync_subjects
+from .subjects import sync_changed_users, sync_subjects
 
 CURSOR_CYCLE = "cycle_started_at"
 
@@ -72,8 +72,7 @@ def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False)
         else:
             found.merge(find_vanished(conn, checks.ranges["activities"]))
             subjects = sync_changed_users(conn, since)
-            subjects.merge(find_vanished_users(conn, checks.ranges["users"]))
-            subjects.merge(sync_subjects(conn, users=None, teams=checks.ranges["teams"]))
+            subjects.merge(sync_subjects(conn, checks.ranges["users"], checks.ranges["teams"]))
         checks.save(conn)
         # So many users changed (the first pass: all) that every feed is rebuilt anyway.
         everything = since is None or len(subjects.redrawn) > MOST_REDRAWN

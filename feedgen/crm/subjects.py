@@ -12,12 +12,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, delete, insert, select, update
 
 from ..db import chunks
 from ..state import tables as state
 from . import tables as crm
-from .index import EVERY, Changes, IdRange, ids_text, parse_ids, same_ids
+from .index import EVERY, Changes, IdRange, ids_text, parse_ids
 
 # Rows fetched at a time from queries over every user (server-side on PostgreSQL).
 STREAM_ROWS = 2_000
@@ -96,16 +96,6 @@ _USER_COLUMNS = (
 def _user_fingerprint(row: Sequence[Any]) -> str:
     name, email, zone, active = row
     return f"{name}|{email}|{zone}|{bool(active)}"
-
-
-def find_vanished_users(conn: Connection, ids: IdRange) -> Changes:
-    """Users among ``ids`` deleted outright (or added unseen): when the ids differ from the
-    stored fingerprints' by count or sum, the slice is compared row by row."""
-    si, u = state.subject_index, crm.users
-    stored = and_(si.c.subject_kind == "user", ids.clause(si.c.subject_id))
-    if same_ids(conn, (u.c.id, ids.clause(u.c.id)), (si.c.subject_id, stored)):
-        return Changes()
-    return sync_subjects(conn, users=ids, teams=None)
 
 
 def sync_changed_users(conn: Connection, since: datetime) -> Changes:

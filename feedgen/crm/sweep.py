@@ -4,7 +4,7 @@ Activities deleted outright, users changed without a new ``updated_at``, teams r
 membership rows inserted or deleted leave no trace a cycle could look up by time. Each cycle
 compares a slice of each table's id range with feedgen's index, the next slice the next cycle,
 wrapping around (the position is kept in ``feedgen_cursors``): such a change is seen within
-``ceil(id span / slice)`` cycles whatever the CRM's size, and the nightly reconcile compares
+``ceil(id span / slice) + 1`` cycles whatever the CRM's size, and the nightly reconcile compares
 everything. On PostgreSQL the server's own row counters (``pg_stat_user_tables``) are read first:
 when a table's counters moved since the last cycle, that table is compared whole at once. They
 lag by up to a few seconds and restart from zero after a crash or ``pg_stat_reset()``; either
@@ -23,9 +23,9 @@ from ..state import tables as state
 from . import tables as crm
 from .index import EVERY, IdRange
 
-# Ids compared per cycle: activities and users by the count and sum of their ids (an index range
-# each side), teams by fingerprints (their rows and members read).
-SLICE_IDS = {"activities": 25_000, "users": 2_000, "teams": 40}
+# Ids compared per cycle: activities by the count and sum of their ids (an index range each side),
+# users and teams by fingerprints (their rows, and the teams' members, read).
+SLICE_IDS = {"activities": 25_000, "users": 1_000, "teams": 40}
 
 
 CURSOR_SLICES = "sweep_positions"
