@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import BENCH_DIR
+from bench import BENCH_DIR, idle
 from bench.freshness import FreshnessOptions, report, run_freshness
 from bench.report import rows_json, table, targets_json, targets_table
 from bench.run import Busy, Options, exclusive, run
@@ -22,7 +22,7 @@ QUICK_USERS = 200
 QUICK_BUDGET = 60.0
 
 
-def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None]:
+def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None, list[int]]:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark feedgen's builds and cycles against a naive baseline. The CRM is "
@@ -66,6 +66,14 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None]:
     parser.add_argument(
         "--freshness-edits", type=int, default=40, help="edits per worker setting (default 40)"
     )
+    parser.add_argument(
+        "--idle-users",
+        type=idle.sizes,
+        default=[],
+        metavar="N,N,...",
+        help="also time idle cycles at these CRM sizes, e.g. 1000,10000,100000 (see "
+        "python -m bench.idle; above 10,000 users 10 activities each)",
+    )
     args = parser.parse_args(argv)
     users = args.users or (QUICK_USERS if args.quick else round(10_000 * args.scale))
     if users < 10:
@@ -92,8 +100,8 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None]:
             reseed=args.reseed,
             edits=max(2, args.freshness_edits),
         )
-        return fresh, args.json
-    return opts, args.json
+        return fresh, args.json, []
+    return opts, args.json, args.idle_users
 
 
 def _processes(value: str) -> int | str:
@@ -131,7 +139,7 @@ def meta(out: dict[str, Any], opts: Options) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    opts, json_path = parse(argv)
+    opts, json_path, idle_users = parse(argv)
     # The demo CRM holds broken rows on purpose: feedgen's warnings about them are expected.
     logging.basicConfig(level=logging.ERROR)
     if isinstance(opts, FreshnessOptions):
@@ -139,11 +147,15 @@ def main(argv: list[str]) -> int:
     try:
         with exclusive(opts.folder):
             out = run(opts)
+            out["idle_sizes"] = [
+                idle.measure(n, opts.postgres, opts.folder, activities=idle.activities_for(n))
+                for n in idle_users
+            ]
     except Busy as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     parts = sections(out)
-    verdicts = targets(out)
+    verdicts = targets(out) + idle.targets(out["idle_sizes"])
     info = meta(out, opts)
     crm = info["crm"]
     print(
@@ -165,6 +177,10 @@ def main(argv: list[str]) -> int:
     if opts.rss_users < 100_000:
         print("  The 100,000-user rebuild runs only with --rss-users 100000.")
     print()
+    if out["idle_sizes"]:
+        print("Idle cycles by CRM size (python -m bench.idle):\n")
+        print(idle.table(out["idle_sizes"]))
+        print()
     print(targets_table(verdicts))
     if json_path is not None:
         raw = {k: v for k, v in out.items() if k not in ("site", "elapsed")}

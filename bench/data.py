@@ -19,6 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from bench import BENCH_DIR
+from feedgen.crm import tables as crm_tables
 from feedgen.crm.people import load_teams, load_users
 from feedgen.db import open_engine
 from feedgen.demo.data import DemoSpec, seed_crm
@@ -57,13 +58,36 @@ def prepare(
     log: Log,
     folder: Path = BENCH_DIR,
     copy: str = "work",
+    spec: DemoSpec | None = None,
 ) -> Crm:
-    """Seed the CRM of ``users`` users unless a matching one is kept, and return a fresh copy
-    (named after ``copy``: measures that run beside each other work on copies of their own)."""
-    spec = DemoSpec.bench(users)
+    """Seed the CRM of ``users`` users (``spec``: another shape than the benchmark's) unless a
+    matching one is kept, and return a fresh copy (named after ``copy``: measures that run beside
+    each other work on copies of their own)."""
+    spec = spec or DemoSpec.bench(users)
     if postgres:
-        return _prepare_postgres(spec, postgres, reseed, log, copy)
-    return _prepare_sqlite(spec, reseed, log, folder, copy)
+        crm = _prepare_postgres(spec, postgres, reseed, log, copy)
+    else:
+        crm = _prepare_sqlite(spec, reseed, log, folder, copy)
+    _contract_indexes(crm.url)
+    return crm
+
+
+def _contract_indexes(url: str) -> None:
+    """The indexes the CRM contract asks for, on a CRM seeded before one was added to it."""
+    engine = sa.create_engine(url)
+    try:
+        for table in crm_tables.CRM_TABLES:
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
+    finally:
+        engine.dispose()
+
+
+def _name(spec: DemoSpec) -> str:
+    """The benchmark's CRM by its size; another shape adds its activities per user."""
+    if spec == DemoSpec.bench(spec.users):
+        return str(spec.users)
+    return f"{spec.users}-a{spec.activities_per_user}"
 
 
 def _wanted(spec: DemoSpec) -> str:
@@ -104,7 +128,7 @@ def _seed(engine: sa.Engine, spec: DemoSpec, log: Log) -> float:
 
 def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path, copy: str) -> Crm:
     folder.mkdir(parents=True, exist_ok=True)
-    pristine = folder / f"crm-{spec.users}.sqlite"
+    pristine = folder / f"crm-{_name(spec)}.sqlite"
     meta = None
     if pristine.exists() and not reseed:
         engine = sa.create_engine(f"sqlite:///{pristine}")
@@ -128,7 +152,7 @@ def _prepare_sqlite(spec: DemoSpec, reseed: bool, log: Log, folder: Path, copy: 
         engine.dispose()
     assert meta is not None
     started = time.perf_counter()
-    work = folder / f"{copy}-{spec.users}.sqlite"
+    work = folder / f"{copy}-{_name(spec)}.sqlite"
     _remove_sqlite(work)
     shutil.copyfile(pristine, work)
     return _crm(f"sqlite:///{work}", spec, meta, seeded, time.perf_counter() - started)
@@ -141,8 +165,8 @@ def _remove_sqlite(path: Path) -> None:
 
 def _prepare_postgres(spec: DemoSpec, url: str, reseed: bool, log: Log, copy: str) -> Crm:
     base = sa.make_url(url)
-    seed_name = f"feedgen_bench_seed_{spec.users}"
-    work_name = f"feedgen_bench_{'' if copy == 'work' else copy + '_'}{spec.users}"
+    seed_name = f"feedgen_bench_seed_{_name(spec)}"
+    work_name = f"feedgen_bench_{'' if copy == 'work' else copy + '_'}{_name(spec)}"
     # CREATE and DROP DATABASE cannot run inside a transaction.
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     try:

@@ -35,6 +35,7 @@ class Edits:
     audience: set[int] = field(default_factory=set)
     expected_keys: set[str] = field(default_factory=set)
     team_keys: set[str] = field(default_factory=set)
+    hard_deleted: list[int] = field(default_factory=list)  # activity ids
 
 
 def _crm_now() -> datetime:
@@ -86,6 +87,7 @@ def apply(engine: sa.Engine, fraction: float, today: datetime, seed: int) -> Edi
             elif operation == "delete":
                 conn.execute(sa.delete(_p).where(_p.c.activity_id == target))
                 conn.execute(sa.delete(_a).where(_a.c.id == target))
+                edits.hard_deleted.append(target)
             else:
                 pool = rng.sample(user_ids, min(50, len(user_ids)))
                 outsider = next((u for u in pool if u not in audience), None)

@@ -25,9 +25,11 @@ from ..db import chunks, db_now
 from ..model import FeedOptions, SubjectKind, Window
 from ..state import tables as state
 from ..state.feeds import active_feeds
+from . import sweep
 from . import tables as crm
-from .index import Changes, co_audience, find_vanished, sync_activities, sync_subjects
+from .index import Changes, co_audience, find_vanished, sync_activities
 from .people import Teams
+from .subjects import sync_changed_users, sync_subjects
 
 CURSOR_CYCLE = "cycle_started_at"
 
@@ -59,11 +61,19 @@ def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False)
         if conn.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": DETECT_LOCK})
         started_at = db_now(conn)
-        last = get_cursor(conn, CURSOR_CYCLE)
+        cursors = get_cursors(conn)
+        last = cursors.get(CURSOR_CYCLE)
         since = None if last is None or full else datetime.fromisoformat(last) - lookback
         found = sync_activities(conn, since)
-        found.merge(find_vanished(conn))
-        subjects = sync_subjects(conn)
+        checks = sweep.plan(conn, cursors)
+        if since is None:  # the first pass or a reconcile: every table compared whole
+            found.merge(find_vanished(conn))
+            subjects = sync_subjects(conn)
+        else:
+            found.merge(find_vanished(conn, checks.ranges["activities"]))
+            subjects = sync_changed_users(conn, since)
+            subjects.merge(sync_subjects(conn, checks.ranges["users"], checks.ranges["teams"]))
+        checks.save(conn)
         # So many users changed (the first pass: all) that every feed is rebuilt anyway.
         everything = since is None or len(subjects.redrawn) > MOST_REDRAWN
         if not everything:
@@ -71,7 +81,7 @@ def detect(engine: Engine, today: date, lookback: timedelta, full: bool = False)
             subjects.redrawn |= co_audience(conn, subjects.redrawn)
             subjects.users |= subjects.redrawn
         found.merge(subjects)
-        last_day = get_cursor(conn, CURSOR_DAY)
+        last_day = cursors.get(CURSOR_DAY)
         if not everything and last_day is not None and date.fromisoformat(last_day) != today:
             old_day = date.fromisoformat(last_day)
             if abs((today - old_day).days) > LONGEST_GAP_DAYS:
@@ -145,9 +155,9 @@ def _feeds_of(kind: SubjectKind) -> Select[tuple[int]]:
     return select(f.c.id).where(f.c.subject_kind == kind.value)
 
 
-def get_cursor(conn: Connection, name: str) -> str | None:
+def get_cursors(conn: Connection) -> dict[str, str]:
     c = state.cursors
-    return conn.execute(select(c.c.value).where(c.c.name == name)).scalar_one_or_none()
+    return {name: value for name, value in conn.execute(select(c.c.name, c.c.value))}
 
 
 def set_cursor(conn: Connection, name: str, value: str) -> None:

@@ -36,7 +36,9 @@ users = Table(
     # An IANA zone name such as "Europe/Berlin"; unknown names fall back to UTC with a warning.
     Column("time_zone", String(64), nullable=False, default="UTC"),
     Column("active", Boolean, nullable=False, default=True),
+    # Set on every change of name, email, time_zone or active: feedgen's change detection.
     Column("updated_at", DateTime, nullable=False),
+    Index("ix_users_updated_at", "updated_at"),
 )
 
 

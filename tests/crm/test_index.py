@@ -5,7 +5,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from feedgen.crm import tables as crm_tables
-from feedgen.crm.index import Changes, sync_subjects
+from feedgen.crm.index import Changes
+from feedgen.crm.subjects import sync_subjects
 from tests.factories import Crm
 
 
