@@ -6,6 +6,9 @@ on PostgreSQL, with ``worker.listen`` and the triggers of ``feedgen/crm/notify.s
 retitles one activity shown in its owner's feed with a marker (updated_at set to now), commits,
 and polls that feed's file (stat, then read when it changed) until the marker is there. Edits come
 at random gaps averaging one interval, so they fall at every point of the worker's cycle.
+
+Above 10,000 users the CRM has 10 activities a user, as ``bench.idle``'s has: what a cycle costs
+does not grow with the activities (``bench.idle``), and the full shape takes 5 GB to seed.
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ import sqlalchemy as sa
 
 from bench import data
 from bench.child import bench_config
+from bench.idle import activities_for
 from bench.report import Target, targets_table
 from bench.run import Clock
 from feedgen.config import WorkerConfig
+from feedgen.demo.data import DemoSpec
 
 CYCLE_LINE = re.compile(r" cycle: (\d+) feed\(s\) built.* in ([\d.]+)s")
 
@@ -56,7 +61,13 @@ class Edit:
 
 def run_freshness(opts: FreshnessOptions) -> dict[str, Any]:
     clock = Clock()
-    crm = data.prepare(opts.users, opts.postgres, opts.reseed, clock.log, opts.folder, "fresh")
+    spec = DemoSpec.bench(opts.users)
+    fewer = activities_for(opts.users)
+    if fewer is not None:
+        spec = DemoSpec(users=opts.users, teams=spec.teams, activities_per_user=fewer)
+    crm = data.prepare(
+        opts.users, opts.postgres, opts.reseed, clock.log, opts.folder, "fresh", spec
+    )
     engine = data.engine_for(crm.url)
     folder = (opts.folder / f"fresh-{opts.users}").absolute()
     feeds = folder / "feeds"
@@ -70,6 +81,7 @@ def run_freshness(opts: FreshnessOptions) -> dict[str, Any]:
     _feedgen(_write_config(folder, crm.url, feeds, listen=False), "build")
     out: dict[str, Any] = {
         "users": opts.users,
+        "activities_per_user": spec.activities_per_user,
         "database": "postgresql" if opts.postgres else "sqlite",
         "feeds": sum(issued.values()),
         "first_build_seconds": time.perf_counter() - started,
@@ -243,7 +255,8 @@ def report(out: dict[str, Any], verdicts: list[Target]) -> str:
     head = f"{'worker':<12} {'edits':>5} {'missed':>6} {'p50 s':>7} {'p95 s':>7} {'max s':>7}"
     head += f" {'cycles':>6} {'cycle median s':>14} {'busy cycle median s':>19}"
     lines = [
-        f"feedgen freshness: {out['users']:,} users on {out['database']}, {out['feeds']:,} feeds; "
+        f"feedgen freshness: {out['users']:,} users ({out.get('activities_per_user', 100)} "
+        f"activities each) on {out['database']}, {out['feeds']:,} feeds; "
         f"commit -> stored feed, cycles every {out['cycle_seconds']:g} s (the default); first "
         f"build {out['first_build_seconds']:.0f}s; {out['elapsed']:.0f}s in all",
         "",

@@ -31,6 +31,7 @@ from bench.report import Target, targets_table
 from bench.run import fake_aws
 from feedgen.build import Builder
 from feedgen.build.report import RunReport
+from feedgen.config import WorkerConfig
 from feedgen.crm import sweep
 from feedgen.crm import tables as crm
 from feedgen.demo.data import DemoSpec
@@ -68,7 +69,7 @@ def measure(
     folder: Path,
     cycles: int = CYCLES,
     activities: int | None = None,
-    cycle_minutes: float = 5.0,
+    cycle_seconds: float = WorkerConfig().cycle_seconds,
 ) -> dict[str, Any]:
     """Idle cycles at one size: wall times, statements, and the hard-delete delay."""
     spec = DemoSpec.bench(users)
@@ -120,7 +121,7 @@ def measure(
             counted.append(steps.count * VmSteps.EVERY)
         steps.close()
         vm_steps = statistics.median(counted)
-    delay = hard_delete_delay(engine, builder, cycle_minutes)
+    delay = hard_delete_delay(engine, builder, cycle_seconds)
     engine.dispose()
     return {
         "users": users,
@@ -162,7 +163,7 @@ class VmSteps:
         self.engine.dispose()
 
 
-def hard_delete_delay(engine: sa.Engine, builder: Builder, cycle_minutes: float) -> dict[str, Any]:
+def hard_delete_delay(engine: sa.Engine, builder: Builder, cycle_seconds: float) -> dict[str, Any]:
     """Delete the activity the slices passed last, run cycles until its owner's feed is marked."""
     a, p, c = crm.activities, crm.participants, state.cursors
     with engine.begin() as conn:
@@ -195,11 +196,11 @@ def hard_delete_delay(engine: sa.Engine, builder: Builder, cycle_minutes: float)
             return {
                 "cycles": cycle,
                 "bound_cycles": bound,
-                "bound_minutes": bound * cycle_minutes,
+                "bound_seconds": bound * cycle_seconds,
                 "last_cycle_wall": wall,
                 "built_before": before is not None,
             }
-    return {"cycles": None, "bound_cycles": bound, "bound_minutes": bound * cycle_minutes}
+    return {"cycles": None, "bound_cycles": bound, "bound_seconds": bound * cycle_seconds}
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -217,7 +218,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"({r['activities_per_user']}/user) | {r['wall'] * 1000:.1f} ms | "
             f"{'/'.join(map(str, r['sql']))} | "
             f"{'' if r['vm_steps'] is None else format(round(r['vm_steps']), ',')} | {seen} "
-            f"(≤ {hd['bound_cycles']} cycles, {hd['bound_minutes']:.0f} min at 5-min cycles) |"
+            f"(≤ {hd['bound_cycles']} cycles, {hd['bound_seconds'] / 60:.1f} min at the default "
+            f"{WorkerConfig().cycle_seconds:g} s cycles) |"
         )
     for database in sorted({r["database"] for r in results}):
         rows = sorted((r for r in results if r["database"] == database), key=lambda r: r["users"])
