@@ -11,13 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, select, update
 
 from ..db import chunks
 from ..publish.storage import Storage
 from ..state import tables as state
-from ..state.feeds import active_feeds
-from ..tokens import OWNED_KEY, keys_of, object_key, page_key
+from ..tokens import OWNED_KEY, object_key, page_key
 
 # Up to this many strays are deleted whatever their share: a small deployment with a few
 # leftovers must not need --force every night.
@@ -55,18 +54,35 @@ class Survey:
 
 
 def survey(engine: Engine, storage: Storage) -> Survey:
-    """List storage once and compare it with the active feeds."""
-    with engine.connect() as conn:
-        feeds = active_feeds(conn)
+    """List storage once and compare it with the active feeds.
+
+    One set of the listed keys is held (about 120 bytes a key); the feeds are streamed as three
+    columns and take their keys out of it, so what is left are the strays. Feed objects and a
+    second set of the owned keys made the run's high-water mark grow with the feeds (214 MB at
+    103,000 feeds)."""
     # Only keys of feedgen's shape count: a shared bucket's other objects are never touched.
     listed = {key for key in storage.list_keys() if OWNED_KEY.match(key)}
-    owned = {key for feed in feeds for key in keys_of(feed)}
+    objects = len(listed)
+    active, missing_feeds, missing_pages = 0, list[int](), list[int]()
+    f = state.feeds
+    query = select(f.c.id, f.c.token, f.c.page_token).where(f.c.revoked_at.is_(None))
+    with engine.connect() as conn:
+        for feed_id, token, page_token in conn.execute(query.order_by(f.c.id)):
+            active += 1
+            for key, missing in (
+                (object_key(token), missing_feeds),
+                (page_key(page_token), missing_pages),
+            ):
+                if key in listed:
+                    listed.discard(key)
+                else:
+                    missing.append(feed_id)
     return Survey(
-        active=len(feeds),
-        objects=len(listed),
-        stray=tuple(sorted(listed - owned)),
-        missing_feeds=tuple(f.id for f in feeds if object_key(f.token) not in listed),
-        missing_pages=tuple(f.id for f in feeds if page_key(f.page_token) not in listed),
+        active=active,
+        objects=objects,
+        stray=tuple(sorted(listed)),
+        missing_feeds=tuple(missing_feeds),
+        missing_pages=tuple(missing_pages),
     )
 
 
