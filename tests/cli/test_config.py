@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from feedgen.cli import cli
 from feedgen.cli.helpers import RET_CONFIG, RET_OK, RET_SOURCE, RET_STORAGE
 from tests.cli.invoking import assert_one_line_error, invoke
+from tests.support.aws import create_distribution
 
 
 def test_show_prints_the_effective_settings_as_toml_saying_where_each_came_from(
@@ -100,25 +101,7 @@ def aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Any]:
         monkeypatch.setenv(name, value)
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="tesoro-feeds")
-        origin = {
-            "Id": "feeds",
-            "DomainName": "tesoro-feeds.s3.amazonaws.com",
-            "S3OriginConfig": {"OriginAccessIdentity": ""},
-        }
-        created = boto3.client("cloudfront").create_distribution(
-            DistributionConfig={
-                "CallerReference": "test",
-                "Comment": "feedgen test",
-                "Enabled": True,
-                "Origins": {"Quantity": 1, "Items": [origin]},
-                "DefaultCacheBehavior": {
-                    "TargetOriginId": "feeds",
-                    "ViewerProtocolPolicy": "redirect-to-https",
-                    "MinTTL": 0,
-                },
-            }
-        )
-        yield created["Distribution"]["Id"]
+        yield create_distribution(boto3.client("cloudfront"), "tesoro-feeds")
 
 
 def test_check_writes_and_deletes_a_probe_in_s3_and_reads_the_distribution(

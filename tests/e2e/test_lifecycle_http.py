@@ -25,6 +25,7 @@ from feedgen.state import tables as state
 from tests.conftest import NOW
 from tests.factories import Crm
 from tests.parsers import parse_all
+from tests.support.aws import create_distribution
 from tests.support.moto_server import moto_server
 
 BUCKET = "feeds-lifecycle"
@@ -64,25 +65,7 @@ def clients(endpoint: str, aws_env: dict[str, str]) -> tuple[Any, Any, str]:
     with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):  # one server per module
         s3.create_bucket(Bucket=BUCKET)
     cloudfront = session.client("cloudfront", endpoint_url=endpoint)
-    origin = {
-        "Id": "feeds",
-        "DomainName": f"{BUCKET}.s3.amazonaws.com",
-        "S3OriginConfig": {"OriginAccessIdentity": ""},
-    }
-    distribution = cloudfront.create_distribution(
-        DistributionConfig={
-            "CallerReference": os.urandom(8).hex(),
-            "Comment": "feedgen lifecycle test",
-            "Enabled": True,
-            "Origins": {"Quantity": 1, "Items": [origin]},
-            "DefaultCacheBehavior": {
-                "TargetOriginId": "feeds",
-                "ViewerProtocolPolicy": "redirect-to-https",
-                "MinTTL": 0,
-            },
-        }
-    )
-    return s3, cloudfront, distribution["Distribution"]["Id"]
+    return s3, cloudfront, create_distribution(cloudfront, BUCKET)
 
 
 @pytest.fixture

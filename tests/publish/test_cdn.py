@@ -18,6 +18,7 @@ from feedgen.publish.cdn import (
     open_purger,
 )
 from feedgen.tokens import new_token
+from tests.support.aws import create_distribution
 
 
 class StubClient:
@@ -43,25 +44,7 @@ def cloudfront(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[tupl
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     with mock_aws():
         client = boto3.client("cloudfront")
-        origin = {
-            "Id": "feeds",
-            "DomainName": "feeds.s3.amazonaws.com",
-            "S3OriginConfig": {"OriginAccessIdentity": ""},
-        }
-        distribution = client.create_distribution(
-            DistributionConfig={
-                "CallerReference": "test",
-                "Comment": "feedgen test",
-                "Enabled": True,
-                "Origins": {"Quantity": 1, "Items": [origin]},
-                "DefaultCacheBehavior": {
-                    "TargetOriginId": "feeds",
-                    "ViewerProtocolPolicy": "redirect-to-https",
-                    "MinTTL": 0,
-                },
-            }
-        )
-        yield client, distribution["Distribution"]["Id"]
+        yield client, create_distribution(client, "feeds")
 
 
 def invalidated_paths(client: Any, distribution_id: str) -> list[list[str]]:
