@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
@@ -122,3 +123,45 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             yellow=True,
             bold=True,
         )
+
+
+class PgDatabase:
+    """A scratch database and the admin connection that can cut it off and let it back."""
+
+    def __init__(self, admin: sa.Engine, name: str) -> None:
+        self.admin = admin
+        self.name = name
+        self.url = sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+
+    @contextmanager
+    def away(self) -> Iterator[None]:
+        """The database refuses connections and drops the open ones, until the block ends."""
+        with self.admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false'))
+            conn.execute(
+                sa.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"
+                ),
+                {"name": self.name},
+            )
+        try:
+            yield
+        finally:
+            with self.admin.connect() as conn:
+                conn.execute(sa.text(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true'))
+
+
+@pytest.fixture
+def pg_database(pg_server: sa.URL) -> Iterator[PgDatabase]:
+    """A database of the test's own: making it unreachable touches no other test."""
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"feedgen_fault_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield PgDatabase(admin, name)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -11,7 +11,8 @@ import time
 import pytest
 
 from feedgen.cli.helpers import RET_SOURCE
-from tests.faults.conftest import MakeDeployment, PgDatabase
+from tests.conftest import PgDatabase
+from tests.faults.conftest import MakeDeployment
 from tests.support.deployment import Deployment
 from tests.support.gate import Gate
 

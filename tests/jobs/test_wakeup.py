@@ -7,7 +7,6 @@ import logging
 import signal
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -19,7 +18,7 @@ from feedgen.config import WorkerConfig
 from jobs import wakeup
 from jobs.schedule import make_scheduler
 from jobs.wakeup import APPLICATION_NAME, Waker
-from tests.conftest import PG_URL
+from tests.conftest import PgDatabase
 from tests.support.deployment import DEMO, Deployment
 
 LONG = 3600  # seconds between scheduled cycles: only a wake-up can run a second one in a test
@@ -127,21 +126,6 @@ def test_an_outage_is_one_warning_line_however_many_attempts_fail(
 # --- a real worker on PostgreSQL -------------------------------------------------------------
 
 
-@pytest.fixture
-def pg_url(pg_server: sa.URL) -> Iterator[str]:
-    """A database of the test's own: the worker's listener is cut off without touching others."""
-    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    name = f"feedgen_wakeup_{uuid.uuid4().hex[:10]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield sa.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 class Crm:
     """The demo CRM of a deployment, edited as the CRM's application would edit it."""
 
@@ -194,11 +178,11 @@ class Crm:
 
 
 @pytest.fixture
-def listening(pg_url: str, tmp_path: Path) -> Iterator[tuple[Crm, Deployment]]:
+def listening(pg_database: PgDatabase, tmp_path: Path) -> Iterator[tuple[Crm, Deployment]]:
     """A worker listening for the CRM's notifications, its first cycle done; cycles hourly."""
     deployment = Deployment(
         tmp_path,
-        pg_url,
+        pg_database.url,
         f"file://{tmp_path / 'feeds'}",
         worker={"cycle_seconds": LONG, "listen": "true"},
     )
