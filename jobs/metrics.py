@@ -36,6 +36,9 @@ def outcome_of(report: RunReport) -> str:
     return "stopped" if report.stopped else "ok"
 
 
+# Feeds per state are read again after an idle cycle once this many seconds have passed.
+STATE_SECONDS = 60.0
+
 class WorkerMetrics:
     """The worker's metrics in ``self.registry``; ``clock`` gives the seconds since the epoch."""
 
@@ -46,6 +49,7 @@ class WorkerMetrics:
         self.clock = clock
         self.started_at = clock()
         self.progressed_at = self.started_at  # a batch of a running job ended
+        self.state_read_at = float("-inf")  # feeds per state and the deletion queue, last read
         self._succeeded_at: dict[str, float] = {}
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self.duration = Histogram(
@@ -126,8 +130,11 @@ class WorkerMetrics:
             self.bytes.inc(report.bytes_uploaded)
             self.events.inc(report.events)
             # Not after a job that raised: the database is likely away, and the stale figures
-            # beside a failing job say enough.
-            self.read_state()
+            # beside a failing job say enough. Idle cycles come every few seconds and change
+            # nothing: a query of every feed each time would be most of their cost.
+            if not report.idle or self.clock() - self.state_read_at >= STATE_SECONDS:
+                self.state_read_at = self.clock()
+                self.read_state()
 
     def progressed(self, done: int = 0, total: int = 0) -> None:
         """A batch of the running job ended: a long reconcile is progress, not a hang."""

@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from feedgen import __version__
 from feedgen.build import Builder
+from feedgen.build.report import RunReport
 from feedgen.config import Config, PublishConfig, WorkerConfig
 from feedgen.model import Feed, FeedOptions, SubjectKind
 from feedgen.publish.storage.memory import MemoryStorage
@@ -145,3 +146,15 @@ def test_deletions_the_store_refuses_stay_pending(
 def test_the_worker_says_its_version_and_serialiser(server: MetricsServer) -> None:
     labels = {"version": __version__, "serialiser": "C"}
     assert value(scrape(server), "feedgen_worker_info", **labels) == 1
+
+
+def test_idle_cycles_read_the_feeds_state_at_most_once_a_minute() -> None:
+    now = [1000.0]
+    metrics = WorkerMetrics(clock=lambda: now[0])
+    reads = []
+    metrics.read_state = lambda: reads.append(now[0])  # type: ignore[method-assign]
+    for _ in range(13):  # a minute of idle cycles every 5 s
+        metrics.job_finished("cycle", "ok", 0.01, RunReport("cycle"))
+        now[0] += 5
+    metrics.job_finished("cycle", "ok", 0.2, RunReport("cycle", feeds_built=2))
+    assert reads == [1000.0, 1060.0, 1065.0]
