@@ -39,6 +39,7 @@ def outcome_of(report: RunReport) -> str:
 # Feeds per state are read again after an idle cycle once this many seconds have passed.
 STATE_SECONDS = 60.0
 
+
 class WorkerMetrics:
     """The worker's metrics in ``self.registry``; ``clock`` gives the seconds since the epoch."""
 

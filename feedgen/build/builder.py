@@ -223,8 +223,6 @@ class Builder:
             and parallel.usable(self.config)
             and parallel.shared_with(self.config, self.engine, self.storage)
         ):
-            parallel.build_chunks(
-                self.config, parts, self.now(), report, self.stop, self.progress
-            )
+            parallel.build_chunks(self.config, parts, self.now(), report, self.stop, self.progress)
         else:
             self.batches.build_chunks(parts, report, progress=self.progress)

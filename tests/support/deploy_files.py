@@ -18,6 +18,7 @@ from feedgen.config import CONFIG_ENV, ENV_PREFIX, SCHEMA, Config, load_config
 ROOT = Path(__file__).resolve().parent.parent.parent
 Instruction = tuple[str, str]  # (INSTRUCTION, its value)
 
+
 def schema_keys() -> set[str]:
     return {f"{section}.{key}" for section, (_, parsers) in SCHEMA.items() for key in parsers}
 
