@@ -61,6 +61,7 @@ test-fast: $(STAMP) ## the suite without slow, browser and PostgreSQL tests
 
 lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff check feedgen jobs tests bench
+	$(BIN)/ruff format --check feedgen jobs tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP) ## benchmark against the naive baseline; BENCH_ARGS='--quick --json out.json'

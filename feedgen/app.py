@@ -27,7 +27,7 @@ from .publish.storage import Storage, open_storage
 from .state import liveness, runlock
 from .state.migrations import require_current_schema
 from .state.runlock import RunLock
-from .stopping import StopSignals
+from .stopping import StopSignals, wait_in_steps
 from .tokens import object_key
 
 
@@ -115,7 +115,8 @@ class App:
         signals = StopSignals(stop, self.config.worker.stop_seconds)
         with signals, exclusive or nullcontext():
             started_at = utc_now()
-            report = run(builder)
+            # In steps: a second signal stops at once while the batch in hand waits on the store.
+            report = wait_in_steps(lambda: run(builder), name="job")
         run_record = report.as_run(started_at)
         with suppress(SQLAlchemyError), self.engine.begin() as conn:  # the run itself went well
             liveness.record_run(conn, run_record, liveness.command_runner())

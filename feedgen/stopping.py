@@ -2,6 +2,11 @@
 
 A signal handler does nothing but set the flag: the job finishes the batch in hand, records it and
 returns, and the process exits in its own time. Nothing is shut down or closed under a running job.
+
+The kernel hands a signal sent to the process to any of its threads that does not block it, and
+Python runs the handler only when the main thread next runs Python code. A main thread that sits
+in an untimed wait (a join, a future's result) while the signal landed on an upload thread would
+never run it: whatever a stop waits for runs through ``wait_in_steps``.
 """
 
 from __future__ import annotations
@@ -10,12 +15,40 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType, TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger("feedgen.worker")
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STEP_SECONDS = 0.2  # the longest a signal that landed on another thread waits for its handler
+
+T = TypeVar("T")
+
+
+def wait_in_steps(work: Callable[[], T], name: str) -> T:
+    """Run ``work`` on a thread of its own while the main thread waits in short steps.
+
+    Returns what ``work`` returns and raises what it raises. Between steps the main thread runs the
+    handlers of the signals that came meanwhile, whichever thread the kernel gave them to.
+    """
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # raised again on the main thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=run, name=name)
+    thread.start()
+    while thread.is_alive():
+        thread.join(STEP_SECONDS)
+    if failure:
+        raise failure[0]
+    return outcome[0]
 
 
 class StopSignals:

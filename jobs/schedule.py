@@ -28,7 +28,7 @@ from feedgen.app import App
 from feedgen.config import WorkerConfig
 from feedgen.state.liveness import Heartbeat
 from feedgen.state.runlock import RunLock
-from feedgen.stopping import StopSignals
+from feedgen.stopping import StopSignals, wait_in_steps
 
 from .health import MetricsServer
 from .metrics import WorkerMetrics
@@ -100,11 +100,16 @@ def run_worker(app: App) -> None:
             signals.received.name,
             config.stop_seconds,
         )
-        if listener:
-            listener.close()
-        if scheduler.running:
-            scheduler.shutdown(wait=True)
-        if server:
-            server.stop()
-        heartbeat.stop()
+
+        def shut_down() -> None:
+            if listener:
+                listener.close()
+            if scheduler.running:
+                scheduler.shutdown(wait=True)
+            if server:
+                server.stop()
+            heartbeat.stop()
+
+        # In steps: a second signal stops at once while the job finishes its batch.
+        wait_in_steps(shut_down, name="shutdown")
     log.info("worker stopped")

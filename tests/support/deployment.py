@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import platform
 import signal
 import subprocess
 import sys
@@ -26,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # A small demo CRM: a full rebuild is 7 batches of 5 feeds.
 DEMO = ("--users", "30", "--teams", "2", "--activities-per-user", "20")
 RENAMED = " (renamed)"
+# tgkill(2)'s number: Python can send a signal to a thread of its own process only.
+TGKILL = {"x86_64": 234, "aarch64": 131}.get(platform.machine())
 
 
 @dataclass
@@ -183,6 +187,17 @@ class Process:
 
     def signal(self, number: signal.Signals) -> None:
         self.process.send_signal(number)
+
+    def signal_other_thread(self, number: signal.Signals) -> None:
+        """Send ``number`` to one of the process's threads other than the main one, as the kernel
+        may hand it a signal sent to the process."""
+        pid = self.process.pid
+        threads = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+        assert threads, f"process {pid} runs no thread besides the main one"
+        assert TGKILL is not None, f"tgkill's number on {platform.machine()} is not known"
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syscall(TGKILL, pid, threads[-1], int(number)) != 0:
+            raise OSError(ctypes.get_errno(), f"tgkill({pid}, {threads[-1]}, {number.name})")
 
     def stopped_within(self, number: signal.Signals, timeout: float) -> tuple[int, float]:
         """Send ``number``; return the exit code and the seconds it took to exit."""
