@@ -64,7 +64,9 @@ lint: $(STAMP) ## ruff and mypy
 	$(BIN)/ruff format --check feedgen jobs tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP) ## benchmark against the naive baseline; BENCH_ARGS='--quick --json out.json'
+# Every target in one run, about 90 minutes; BENCH_ARGS='--quick' for a short one.
+BENCH_ARGS ?= --full --postgres $(PG_URL)
+bench: $(STAMP) postgres ## benchmark every target against the naive baseline; BENCH_ARGS='--quick'
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 dist: $(STAMP) ## build the sdist and the wheel into dist/ (python -m build)

@@ -8,10 +8,11 @@ import logging
 import os
 import platform
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import BENCH_DIR, idle
+from bench import BENCH_DIR, full, idle
 from bench.freshness import FreshnessOptions, report, run_freshness
 from bench.report import rows_json, table, targets_json, targets_table
 from bench.run import Busy, Options, exclusive, run
@@ -20,9 +21,20 @@ from feedgen.build.parallel import process_count
 
 QUICK_USERS = 200
 QUICK_BUDGET = 60.0
+# --full without --postgres: the local server the tests use.
+LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
-def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None, list[int]]:
+@dataclass(frozen=True)
+class Full:
+    """``--full``: the timed measures (``opts``), then the other parts on ``postgres`` too."""
+
+    opts: Options
+    postgres: str
+    edits: int
+
+
+def parse(argv: list[str]) -> tuple[Options | FreshnessOptions | Full, Path | None, list[int]]:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Benchmark feedgen's builds and cycles against a naive baseline. The CRM is "
@@ -74,7 +86,17 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None, lis
         help="also time idle cycles at these CRM sizes, e.g. 1000,10000,100000 (see "
         "python -m bench.idle; above 10,000 users 10 activities each)",
     )
+    parser.add_argument(
+        "--full",
+        action="store_true",
+        help="every target in one run, about 90 minutes: the timed measures on SQLite with the "
+        "100,000-user rebuild, idle cycles at 1,000/10,000/100,000 users on SQLite and "
+        "PostgreSQL, two force builds at once and freshness at 10,000 and 100,000 users on "
+        f"PostgreSQL (--postgres, default {LOCAL_POSTGRES})",
+    )
     args = parser.parse_args(argv)
+    if args.full and (args.quick or args.freshness or args.idle_users):
+        parser.error("--full runs every part: not with --quick, --freshness or --idle-users")
     users = args.users or (QUICK_USERS if args.quick else round(10_000 * args.scale))
     if users < 10:
         parser.error("--users: at least 10")
@@ -101,6 +123,9 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions, Path | None, lis
             edits=max(2, args.freshness_edits),
         )
         return fresh, args.json, []
+    if args.full:
+        postgres = args.postgres or LOCAL_POSTGRES
+        return Full(opts, postgres, max(2, args.freshness_edits)), args.json, []
     return opts, args.json, args.idle_users
 
 
@@ -144,6 +169,8 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.ERROR)
     if isinstance(opts, FreshnessOptions):
         return freshness(opts, json_path)
+    if isinstance(opts, Full):
+        return full_run(opts, json_path)
     try:
         with exclusive(opts.folder):
             out = run(opts)
@@ -154,8 +181,40 @@ def main(argv: list[str]) -> int:
     except Busy as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    print_timed(out, opts)
+    print_idle(out)
+    finish(out, opts, json_path)
+    return 0
+
+
+def full_run(job: Full, json_path: Path | None) -> int:
+    printed: set[str] = set()
+
+    def part_done(name: str, out: dict[str, Any]) -> None:
+        # Each table as its part ends: a run cut short still shows what it measured.
+        if name == "timed":
+            print_timed(out, job.opts)
+        elif name == "idle":
+            print_idle(out)
+        elif name == "freshness":
+            fresh = out["freshness"][-1]
+            print(report(fresh, freshness_targets(fresh)))
+            print()
+        printed.add(name)
+        sys.stdout.flush()
+
+    try:
+        with exclusive(job.opts.folder):
+            out = full.run_full(job.opts, job.postgres, job.edits, part_done)
+    except (Busy, full.Unreachable) as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    finish(out, job.opts, json_path)
+    return 0
+
+
+def print_timed(out: dict[str, Any], opts: Options) -> None:
     parts = sections(out)
-    verdicts = targets(out) + idle.targets(out["idle_sizes"])
     info = meta(out, opts)
     crm = info["crm"]
     print(
@@ -174,26 +233,35 @@ def main(argv: list[str]) -> int:
             "  With several processes, SQL statements are the coordinating process's only; peak "
             "RSS is the largest of the coordinating and the building processes."
         )
-    if opts.rss_users < 100_000:
-        print("  The 100,000-user rebuild runs only with --rss-users 100000.")
+    if 100_000 not in out["sizes"]:
+        print("  The 100,000-user rebuild runs only with --rss-users 100000 (or --full).")
     print()
-    if out["idle_sizes"]:
+
+
+def print_idle(out: dict[str, Any]) -> None:
+    if out.get("idle_sizes"):
         print("Idle cycles by CRM size (python -m bench.idle):\n")
         print(idle.table(out["idle_sizes"]))
         print()
+
+
+def finish(out: dict[str, Any], opts: Options, json_path: Path | None) -> None:
+    """Every target's verdict in one table, and the JSON document."""
+    verdicts = targets(out) + idle.targets(out.get("idle_sizes", []))
+    for fresh in out.get("freshness", []):
+        verdicts += freshness_targets(fresh)
     print(targets_table(verdicts))
     if json_path is not None:
         raw = {k: v for k, v in out.items() if k not in ("site", "elapsed")}
         document = {
-            "meta": info,
-            "sections": rows_json(parts),
+            "meta": meta(out, opts),
+            "sections": rows_json(sections(out)),
             "targets": targets_json(verdicts),
             "raw": raw,
         }
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(document, indent=2, default=str))
         print(f"\nfigures written to {json_path}")
-    return 0
 
 
 def freshness(opts: FreshnessOptions, json_path: Path | None) -> int:

@@ -76,7 +76,7 @@ def measure(
     if activities is not None:
         spec = DemoSpec(users=users, teams=spec.teams, activities_per_user=activities)
     log = _log
-    site = data.prepare(users, postgres, False, log, folder, spec)
+    site = data.prepare(users, postgres, False, log, folder, "idle", spec)
     engine = data.engine_for(site.url)
     feeds_dir = (folder / f"idle-feeds-{users}").absolute()
     config = bench_config(site.url, f"file://{feeds_dir}")

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
-from bench.run import rss_sizes
+from bench.full import Sizes, run_full
+from bench.run import Options, rss_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (
@@ -125,3 +127,56 @@ def test_freshness_measures_every_edit_and_prints_its_verdicts(tmp_path: Path) -
     assert all(0 < delay < 60 for delay in defaults["delays"])
     by_name = {t["name"]: t["pass"] for t in document["targets"]}
     assert by_name["freshness p95, NOTIFY"] is None  # PostgreSQL only: this run is on SQLite
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_full_run_measures_every_part_on_both_databases(
+    pg_server: sa.URL, tmp_path: Path
+) -> None:
+    admin = pg_server.render_as_string(hide_password=False)
+    sizes = Sizes(idle=[60, 120], freshness=[60], large=120)
+    parts: list[str] = []
+    opts = Options(users=60, repeat=1, quick=True, folder=tmp_path, naive_sample=0, budget=30)
+    try:
+        out = run_full(opts, admin, 2, lambda name, _out: parts.append(name), sizes)
+    finally:
+        _drop_bench_databases(pg_server, sizes)
+    assert parts == ["timed", "idle", "force", "freshness"]
+    assert sorted(out["sizes"]) == [10, 120]  # a tenth of the run (at least 10), the large one
+    idle = {(r["database"], r["users"]) for r in out["idle_sizes"]}
+    assert idle == {(db, n) for db in ("sqlite", "postgresql") for n in (60, 120)}
+    pair = out["force_pair"]
+    assert sum(pair["built"]) == pair["feeds"] > 0
+    [fresh] = out["freshness"]
+    assert fresh["database"] == "postgresql" and set(fresh["modes"]) == {"defaults", "NOTIFY"}
+    assert all(len(mode["delays"]) == 2 for mode in fresh["modes"].values())
+
+
+def test_the_full_run_says_which_postgresql_it_could_not_reach(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--full", "--dir", str(tmp_path)]
+        + ["--postgres", "postgresql+psycopg2://postgres@127.0.0.1:1/none"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.startswith("bench: --full needs PostgreSQL (--postgres): ")
+    assert "Traceback" not in done.stderr
+
+
+def _drop_bench_databases(server: sa.URL, sizes: Sizes) -> None:
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            names = conn.execute(
+                sa.text("SELECT datname FROM pg_database WHERE datname LIKE 'feedgen_bench%'")
+            ).scalars()
+            wanted = {str(n) for n in [*sizes.idle, *sizes.freshness, sizes.large]}
+            for name in names:
+                if name.rsplit("_", 1)[-1].split("-")[0] in wanted:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        engine.dispose()

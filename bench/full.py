@@ -1,0 +1,86 @@
+"""``python -m bench --full``: every figure the targets name, from one run (about 90 minutes).
+
+In turn, so that no part times another's load: the timed measures on SQLite at ``--users`` with
+the 100,000-user rebuild after them (as ``--rss-users 100000``); idle cycles at 1,000, 10,000 and
+100,000 users on SQLite and on PostgreSQL (``bench.idle``); two force builds at once on
+PostgreSQL; freshness at 10,000 and 100,000 users on PostgreSQL with the default settings and
+with NOTIFY (``bench.freshness``). Each seeded CRM is kept under ``--dir`` and reused by the next
+run, and by the parts of this one that share its shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import sqlalchemy as sa
+
+from bench import idle
+from bench.child import run_child
+from bench.freshness import FreshnessOptions, run_freshness
+from bench.run import Clock, Options, Site, run
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The CRM sizes of each part: the targets' own by default."""
+
+    idle: list[int] = field(default_factory=lambda: [1_000, 10_000, 100_000])
+    freshness: list[int] = field(default_factory=lambda: [10_000, 100_000])
+    large: int = 100_000  # the full rebuild after the timed measures
+
+
+class Unreachable(Exception):
+    """The PostgreSQL server the full run needs does not answer."""
+
+
+def check_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        raise Unreachable(f"--full needs PostgreSQL (--postgres): {reason}") from None
+    finally:
+        engine.dispose()
+
+
+def run_full(
+    opts: Options,
+    postgres: str,
+    edits: int,
+    part_done: Callable[[str, dict[str, Any]], None],
+    sizes: Sizes = Sizes(),
+) -> dict[str, Any]:
+    """Run every part; ``part_done(name, out)`` hears of each as it ends, so a run cut short
+    still shows what it measured."""
+    check_postgres(postgres)
+    out = run(replace(opts, postgres=None, rss_users=max(opts.rss_users, sizes.large)))
+    part_done("timed", out)
+    out["idle_sizes"] = [
+        idle.measure(users, database, opts.folder, activities=idle.activities_for(users))
+        for database in (None, postgres)
+        for users in sizes.idle
+    ]
+    part_done("idle", out)
+    out["force_pair"] = force_pair(replace(opts, postgres=postgres))
+    part_done("force", out)
+    out["freshness"] = []
+    for users in sizes.freshness:
+        fresh = FreshnessOptions(users=users, postgres=postgres, folder=opts.folder, edits=edits)
+        out["freshness"].append(run_freshness(fresh))
+        part_done("freshness", out)
+    return out
+
+
+def force_pair(opts: Options) -> dict[str, Any]:
+    """Two force builds at once on ``opts.postgres``, after a first build of every feed."""
+    clock = Clock()
+    site = Site(opts, opts.users, clock)
+    clock.log("first build on PostgreSQL, then two force builds at once...")
+    run_child(site.task(storage=site.local_url))
+    pair = site.force_pair()
+    site.engine.dispose()
+    return pair
