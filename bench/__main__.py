@@ -196,6 +196,14 @@ def full_run(job: Full, json_path: Path | None) -> int:
             print_timed(out, job.opts)
         elif name == "idle":
             print_idle(out)
+        elif name == "large":
+            size = max(out["sizes"])
+            rebuild = out["sizes"][size]["rebuild"]
+            print(
+                f"Full rebuild at {size:,} users, {out['sizes'][size]['feeds']:,} feeds: "
+                f"{rebuild['wall']:.0f}s, {rebuild['events'] / rebuild['wall']:,.0f} events/s, "
+                f"peak RSS {rebuild['peak_rss_mb']:.0f} MB\n"
+            )
         elif name == "freshness":
             fresh = out["freshness"][-1]
             print(report(fresh, freshness_targets(fresh)))

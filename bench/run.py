@@ -301,18 +301,18 @@ def run(opts: Options) -> dict[str, Any]:
         sizes = rss_sizes(opts.users, opts.rss_users)
         for users in sizes:
             if users < opts.users:
-                out["sizes"][users] = _size_run(opts, users, clock)
+                out["sizes"][users] = size_run(opts, users, clock)
         # Whatever time is left goes to further runs of the long measures.
         _repeat_within_budget(jobs, results, opts, clock, reserve=5.0)
         # Larger CRMs (--rss-users) take an hour or more: outside the budget, after the rest.
         for users in sizes:
             if users > opts.users:
-                out["sizes"][users] = _size_run(opts, users, clock)
+                out["sizes"][users] = size_run(opts, users, clock)
     out["elapsed"] = clock.elapsed
     return out
 
 
-def _size_run(opts: Options, users: int, clock: Clock) -> dict[str, Any]:
+def size_run(opts: Options, users: int, clock: Clock) -> dict[str, Any]:
     """A full rebuild in a fresh process at another size: its peak RSS, and its idle cycle."""
     clock.log(f"peak RSS and idle cycle at {users:,} users...")
     site = Site(opts, users, clock)

@@ -142,7 +142,7 @@ def test_the_full_run_measures_every_part_on_both_databases(
         out = run_full(opts, admin, 2, lambda name, _out: parts.append(name), sizes)
     finally:
         _drop_bench_databases(pg_server, sizes)
-    assert parts == ["timed", "idle", "force", "freshness"]
+    assert parts == ["timed", "idle", "force", "freshness", "large"]
     assert sorted(out["sizes"]) == [10, 120]  # a tenth of the run (at least 10), the large one
     idle = {(r["database"], r["users"]) for r in out["idle_sizes"]}
     assert idle == {(db, n) for db in ("sqlite", "postgresql") for n in (60, 120)}
