@@ -11,7 +11,7 @@ import time
 import pytest
 
 from tests.faults.conftest import MakeDeployment
-from tests.support.deployment import TGKILL
+from tests.support.deployment import TGKILL, Deployment, Process
 from tests.support.gate import Gate
 
 pytestmark = pytest.mark.slow
@@ -35,15 +35,21 @@ def test_uploads_wait_out_a_stalled_store(make_sqlite: MakeDeployment, gate: Gat
     assert deployment.differences() == []
 
 
-def test_a_second_signal_ends_a_stop_that_waits_for_a_stalled_store(
-    make_sqlite: MakeDeployment, gate: Gate
-) -> None:
+def stopping_worker(make_sqlite: MakeDeployment, gate: Gate) -> tuple[Deployment, Process]:
+    """A worker that got SIGTERM while its batch's uploads wait at the closed gate."""
     deployment = make_sqlite(s3=True, new=True)
     gate.close()
     worker = deployment.start_worker()
     gate.wait_held()
     worker.signal(signal.SIGTERM)
     worker.wait_for_line("SIGTERM: stopping after the batch in hand")
+    return deployment, worker
+
+
+def test_a_second_signal_ends_a_stop_that_waits_for_a_stalled_store(
+    make_sqlite: MakeDeployment, gate: Gate
+) -> None:
+    deployment, worker = stopping_worker(make_sqlite, gate)
     code, seconds = worker.stopped_within(signal.SIGTERM, timeout=30)
     assert code == 128 + signal.SIGTERM and seconds < 10, worker.log
     assert "second signal (SIGTERM): exiting at once with 143" in worker.log
@@ -56,12 +62,7 @@ def test_a_second_signal_ends_a_stop_that_waits_for_a_stalled_store(
 def test_a_second_signal_on_another_thread_ends_the_stop_at_once(
     make_sqlite: MakeDeployment, gate: Gate
 ) -> None:
-    deployment = make_sqlite(s3=True, new=True)
-    gate.close()
-    worker = deployment.start_worker()
-    gate.wait_held()
-    worker.signal(signal.SIGTERM)
-    worker.wait_for_line("SIGTERM: stopping after the batch in hand")
+    _, worker = stopping_worker(make_sqlite, gate)
     sent = time.monotonic()
     worker.signal_other_thread(signal.SIGTERM)
     code = worker.process.wait(timeout=30)
