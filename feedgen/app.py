@@ -100,17 +100,17 @@ class App:
         run: Callable[[Builder], RunReport],
         waiting: Callable[[str], None],
         progress: Callable[[int, int], None] | None = None,
+        wait: float = runlock.JOB_WAIT_SECONDS,
     ) -> tuple[RunReport, StopSignals]:
         """Run a build job for a command, and record it for ``feedgen status``.
 
-        On SQLite it runs once no other job does (a worker's included), waiting up to
-        ``runlock.JOB_WAIT_SECONDS`` and telling ``waiting`` whom for. SIGTERM or Ctrl-C ends it
+        On SQLite it runs once no other job does (a worker's included), waiting up to ``wait``
+        seconds and telling ``waiting`` whom for. SIGTERM or Ctrl-C ends it
         after the batch in hand (the returned signals say which came), a second one at once.
         """
         stop = threading.Event()
         builder = self.builder(stop=stop, progress=progress)
         lock = RunLock.for_url(self.config.database.url)
-        wait = runlock.JOB_WAIT_SECONDS
         exclusive = lock.job(f"`feedgen {kind}`", wait, stop, waiting) if lock else None
         signals = StopSignals(stop, self.config.worker.stop_seconds)
         with signals, exclusive or nullcontext():

@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from feedgen.cli import cli
+from feedgen.cli.helpers import RET_BUSY
 from feedgen.config import WorkerConfig
 from feedgen.errors import ConfigError
 from tests.support.deploy_files import check_config, unknown_env
@@ -138,6 +139,12 @@ def test_systemd_waits_longer_than_a_stop_takes() -> None:
     assert settings["KillMode"] == "mixed"  # SIGTERM to the worker, not its render processes
     assert set(settings["RestartPreventExitStatus"].split()) == {"3", "7", "8"}
     assert settings["Restart"] == "always"
+
+
+def test_on_sqlite_a_cycle_skips_a_held_minute_and_the_reconcile_waits_its_turn() -> None:
+    assert service("feedgen-cycle.service")["SuccessExitStatus"] == str(RET_BUSY)
+    command = service("feedgen-reconcile.service")["ExecStart"].split()
+    assert float(command[command.index("--wait") + 1]) >= 3600
 
 
 def test_the_readme_states_the_bound_the_files_ship() -> None:

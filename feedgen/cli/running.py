@@ -66,12 +66,30 @@ def _shown(rate: str | None) -> str | None:
     return rate
 
 
-def run_job(app: App, kind: str, run: Callable[[Builder], RunReport], as_json: bool) -> None:
+def wait_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--wait",
+        "wait_seconds",
+        type=click.FloatRange(min=0),
+        default=runlock.JOB_WAIT_SECONDS,
+        show_default=True,
+        metavar="SECONDS",
+        help="On SQLite, how long to wait for a job that holds the database before exiting 8.",
+    )(func)
+
+
+def run_job(
+    app: App,
+    kind: str,
+    run: Callable[[Builder], RunReport],
+    as_json: bool,
+    wait_seconds: float = runlock.JOB_WAIT_SECONDS,
+) -> None:
     def waiting(holder: str) -> None:
-        click.echo(f"waiting up to {runlock.JOB_WAIT_SECONDS:g} s for {holder}", err=True)
+        click.echo(f"waiting up to {wait_seconds:g} s for {holder}", err=True)
 
     with Progress(f"{kind}: feeds", as_json) as progress:
-        report, signals = app.run_job(kind, run, waiting, progress)
+        report, signals = app.run_job(kind, run, waiting, progress, wait_seconds)
     if signals.received is not None:
         if as_json:
             emit(report_document(report) | {"stopped_by": signals.received.name})

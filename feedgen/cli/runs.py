@@ -16,7 +16,7 @@ from .context import Session, json_option, pass_app, pass_reader, pass_session
 from .helpers import _subject, handle_errors, known_subject, subject_options
 from .output import calendar_name, emit, feed_document, print_feed
 from .plan import plan_build
-from .running import run_job
+from .running import run_job, wait_option
 
 
 @click.command()
@@ -25,6 +25,7 @@ from .running import run_job
 @click.option(
     "--dry-run", is_flag=True, help="Say which feeds would be rebuilt and why; do nothing."
 )
+@wait_option
 @json_option
 @pass_session
 @handle_errors
@@ -34,6 +35,7 @@ def build(
     team_id: int | None,
     force: bool,
     dry_run: bool,
+    wait_seconds: float,
     as_json: bool,
 ) -> None:
     """Build every feed now (or one subject's with --user/--team)."""
@@ -49,7 +51,9 @@ def build(
         app.check_tables()
         _print_plan(app, feed_ids, force, as_json)
         return
-    run_job(app, "build", lambda builder: builder.build(feed_ids, force=force), as_json)
+    run_job(
+        app, "build", lambda builder: builder.build(feed_ids, force=force), as_json, wait_seconds
+    )
 
 
 def _print_plan(app: App, feed_ids: list[int] | None, force: bool, as_json: bool) -> None:
@@ -86,21 +90,25 @@ def _print_plan(app: App, feed_ids: list[int] | None, force: bool, as_json: bool
 
 
 @click.command()
+@wait_option
 @json_option
 @pass_app
 @handle_errors
-def cycle(app: App, as_json: bool) -> None:
+def cycle(app: App, wait_seconds: float, as_json: bool) -> None:
     """Run one cycle now: rebuild the feeds that changed since the last one."""
-    run_job(app, "cycle", Builder.cycle, as_json)
+    run_job(app, "cycle", Builder.cycle, as_json, wait_seconds)
 
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="Say what would be uploaded and deleted; do nothing.")
 @click.option("--force", is_flag=True, help="Delete strays even beyond worker.max_delete_share.")
+@wait_option
 @json_option
 @pass_session
 @handle_errors
-def reconcile(session: Session, dry_run: bool, force: bool, as_json: bool) -> None:
+def reconcile(
+    session: Session, dry_run: bool, force: bool, wait_seconds: float, as_json: bool
+) -> None:
     """Rebuild and compare every feed, upload what storage lacks, delete objects no active feed
     owns (the nightly job). Refuses to delete an unsafe share of storage unless --force."""
     app = session.app(read_only=dry_run)
@@ -112,7 +120,7 @@ def reconcile(session: Session, dry_run: bool, force: bool, as_json: bool) -> No
     def run(builder: Builder) -> RunReport:
         return builder.reconcile(force=force)
 
-    run_job(app, "reconcile", run, as_json)
+    run_job(app, "reconcile", run, as_json, wait_seconds)
 
 
 def _print_survey(app: App, as_json: bool) -> None:

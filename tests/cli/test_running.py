@@ -24,18 +24,30 @@ from tests.cli.invoking import invoke, json_document
 
 
 def test_a_cycle_while_another_job_holds_the_sqlite_database_exits_8_naming_it(
-    runner: CliRunner, config: Path, anna: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr("feedgen.state.runlock.JOB_WAIT_SECONDS", 0.3)
     lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
     assert lock is not None
     with lock.job("the worker's reconcile"):
-        result = invoke(runner, config, "cycle")
+        result = invoke(runner, config, "cycle", "--wait", "0.3")
     assert result.exit_code == RET_BUSY
     waiting, error = result.output.strip().splitlines()
     assert waiting.startswith("waiting up to 0.3 s for the worker's reconcile (pid ")
     assert error.startswith("Error: the worker's reconcile (pid ")
     assert error.endswith("holds this SQLite database after 0.3 s; run this again later")
+
+
+@pytest.mark.parametrize("command", ["build", "reconcile"])
+def test_wait_bounds_the_wait_of_every_build_command(
+    runner: CliRunner, config: Path, anna: int, tmp_path: Path, command: str
+) -> None:
+    lock = RunLock.for_url(f"sqlite:///{tmp_path / 'crm.sqlite'}")
+    assert lock is not None
+    with lock.job("the worker's cycle"):
+        result = invoke(runner, config, command, "--wait", "0")
+    assert result.exit_code == RET_BUSY
+    assert "waiting" not in result.output  # --wait 0: one try
+    assert result.output.startswith("Error: the worker's cycle (pid ")
 
 
 def test_a_cycle_runs_once_the_running_job_ends(
