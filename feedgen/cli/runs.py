@@ -185,12 +185,14 @@ def status(app: App, limit: int, show_urls: bool, as_json: bool) -> None:
     with app.engine.connect() as conn:
         summary, rows = feed_status(conn, limit, utc_now())
         workers_and_runs = liveness.status_lines(conn, utc_now())
+        seen = liveness.status_documents(conn, utc_now()) if as_json else {}
     if as_json:
         emit(
             {
                 "summary": summary,
                 "serialiser": SERIALISER,
                 "workers_and_runs": workers_and_runs,
+                **seen,
                 "feeds": [_row_document(app, row, show_urls) for row in rows],
             }
         )

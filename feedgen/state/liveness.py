@@ -170,12 +170,50 @@ def prune(conn: Connection, now: datetime) -> None:
 # --- what status shows ----------------------------------------------------------------------
 
 
+WORKER_KEYS = (
+    "host",
+    "pid",
+    "started_at",
+    "seen_at",
+    "stopped_at",
+    "job",
+    "job_started_at",
+    "failures",
+    "last_error",
+)
+RUN_KEYS = ("kind", "runner", "started_at", "seconds", "built", "uploaded", "failed", "outcome")
+
+
+def status_documents(conn: Connection, now: datetime, runs: int = 10) -> dict[str, Any]:
+    """The workers seen within SHOWN_FOR (each with its ``state``: running, failing, silent or
+    stopped) and the last ``runs`` runs, as objects for ``status --json``."""
+    return {
+        "workers": [
+            {key: row._mapping[key] for key in WORKER_KEYS} | {"state": _state(row, now)}
+            for row in _seen_workers(conn, now)
+        ],
+        "runs": [
+            {key: row._mapping[key] for key in RUN_KEYS} | {"error": row.error}
+            for row in _last_runs(conn, runs)
+        ],
+    }
+
+
+def _seen_workers(conn: Connection, now: datetime) -> list[Any]:
+    w = state.workers
+    query = select(w).where(w.c.seen_at >= now - SHOWN_FOR).order_by(w.c.started_at.desc())
+    return list(conn.execute(query))
+
+
+def _last_runs(conn: Connection, runs: int) -> list[Any]:
+    r = state.runs
+    query = select(r).order_by(r.c.started_at.desc(), r.c.id.desc()).limit(runs)
+    return list(conn.execute(query))
+
+
 def status_lines(conn: Connection, now: datetime, runs: int = 10) -> list[str]:
     """The workers seen within SHOWN_FOR and the last ``runs`` runs, as lines for the CLI."""
-    w = state.workers
-    rows = conn.execute(
-        select(w).where(w.c.seen_at >= now - SHOWN_FOR).order_by(w.c.started_at.desc())
-    ).all()
+    rows = _seen_workers(conn, now)
     states = [_state(row, now) for row in rows]
     counts = ", ".join(
         f"{states.count(name)} {name}"
@@ -191,8 +229,7 @@ def status_lines(conn: Connection, now: datetime, runs: int = 10) -> list[str]:
             lines.append(f"  {_worker_line(row, name, now)}")
     if stopped > STOPPED_SHOWN:
         lines.append(f"  and {stopped - STOPPED_SHOWN} more that stopped")
-    r = state.runs
-    last = conn.execute(select(r).order_by(r.c.started_at.desc(), r.c.id.desc()).limit(runs)).all()
+    last = _last_runs(conn, runs)
     lines.append(f"last runs: {'none yet' if not last else ''}".rstrip())
     lines += [f"  {_run_line(row)}" for row in last]
     return lines

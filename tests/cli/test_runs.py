@@ -159,6 +159,18 @@ def test_status_with_json_shortens_urls_unless_asked(
     assert short["serialiser"].startswith(("C", "Python")) and short["feeds"][0]["events"] == 0
 
 
+def test_status_with_json_lists_the_last_runs_as_objects(
+    runner: CliRunner, config: Path, anna: int
+) -> None:
+    invoke(runner, config, "feed", "issue", "--user", str(anna))
+    assert invoke(runner, config, "cycle").exit_code == 0
+    status = json_document(invoke(runner, config, "status", "--json"))
+    assert status["workers"] == []  # commands are runs, not workers
+    [run] = status["runs"]
+    assert (run["kind"], run["outcome"], run["error"]) == ("cycle", "ok", None)
+    assert run["runner"].startswith("command ") and run["seconds"] >= 0
+
+
 @pytest.mark.parametrize("command", [["build"], ["cycle"], ["reconcile"]], ids=" ".join)
 def test_a_run_with_json_prints_its_report(
     runner: CliRunner, config: Path, anna: int, command: list[str]

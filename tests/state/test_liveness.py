@@ -16,6 +16,7 @@ from feedgen.state.liveness import (
     Heartbeat,
     Run,
     record_run,
+    status_documents,
     status_lines,
 )
 from tests.conftest import NOW
@@ -188,3 +189,44 @@ def test_of_the_workers_that_stopped_only_the_latest_few_are_listed(
     assert found[0] == f"workers: {STOPPED_SHOWN + 3} stopped (seen in the last 24 h)"
     assert len(found) == 1 + STOPPED_SHOWN + 1 and found[-1] == "  and 3 more that stopped"
     assert found[1].endswith(f"stopped at 2026-11-24 09:{30 + STOPPED_SHOWN + 2}:00 UTC")
+
+
+def test_status_documents_give_the_workers_and_runs_as_objects(
+    engine: sa.Engine, heartbeat: Heartbeat, clock: Clock
+) -> None:
+    heartbeat.job_finished(RunReport("cycle", feeds_built=3, uploaded=2, seconds=1.5).as_run(NOW))
+    clock.now = NOW + timedelta(minutes=5)
+    heartbeat.job_finished(
+        Run("reconcile", clock.now, 0.25, outcome="failed", error="database error: gone")
+    )
+    heartbeat.job_started("cycle")
+    with engine.connect() as conn:
+        found = status_documents(conn, clock.now + timedelta(seconds=5))
+    [worker] = found["workers"]
+    assert worker | {"seen_at": None} == {
+        "host": heartbeat.host,
+        "pid": heartbeat.pid,
+        "state": "failing",
+        "started_at": NOW,
+        "seen_at": None,
+        "stopped_at": None,
+        "job": "cycle",
+        "job_started_at": clock.now,
+        "failures": 1,
+        "last_error": "database error: gone",
+    }
+    assert [(r["kind"], r["outcome"], r["error"], r["built"]) for r in found["runs"]] == [
+        ("reconcile", "failed", "database error: gone", 0),
+        ("cycle", "ok", None, 3),
+    ]
+    assert found["runs"][1] | {"runner": None} == {
+        "kind": "cycle",
+        "runner": None,
+        "started_at": NOW,
+        "seconds": 1.5,
+        "built": 3,
+        "uploaded": 2,
+        "failed": 0,
+        "outcome": "ok",
+        "error": None,
+    }
