@@ -15,7 +15,7 @@ from typing import Any
 from bench import BENCH_DIR, full, idle
 from bench.freshness import FreshnessOptions, report, run_freshness
 from bench.report import rows_json, table, targets_json, targets_table
-from bench.run import Busy, Options, exclusive, run
+from bench.run import Busy, Options, Unreachable, exclusive, run
 from bench.verdict import freshness_targets, naive_note, sections, targets
 from feedgen.build.parallel import process_count
 
@@ -172,13 +172,13 @@ def main(argv: list[str]) -> int:
     if isinstance(opts, Full):
         return full_run(opts, json_path)
     try:
-        with exclusive(opts.folder):
+        with exclusive(opts.folder, opts.postgres):
             out = run(opts)
             out["idle_sizes"] = [
                 idle.measure(n, opts.postgres, opts.folder, activities=idle.activities_for(n))
                 for n in idle_users
             ]
-    except Busy as exc:
+    except (Busy, Unreachable) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     print_timed(out, opts)
@@ -212,9 +212,9 @@ def full_run(job: Full, json_path: Path | None) -> int:
         sys.stdout.flush()
 
     try:
-        with exclusive(job.opts.folder):
+        with exclusive(job.opts.folder, job.postgres):
             out = full.run_full(job.opts, job.postgres, job.edits, part_done)
-    except (Busy, full.Unreachable) as exc:
+    except (Busy, Unreachable) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     finish(out, job.opts, json_path)
@@ -274,9 +274,9 @@ def finish(out: dict[str, Any], opts: Options, json_path: Path | None) -> None:
 
 def freshness(opts: FreshnessOptions, json_path: Path | None) -> int:
     try:
-        with exclusive(opts.folder):
+        with exclusive(opts.folder, opts.postgres):
             out = run_freshness(opts)
-    except Busy as exc:
+    except (Busy, Unreachable) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     verdicts = freshness_targets(out)

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import sqlalchemy as sa
-
 from bench import idle
 from bench.child import run_child
 from bench.freshness import FreshnessOptions, run_freshness
@@ -31,22 +29,6 @@ class Sizes:
     large: int = 100_000  # the full rebuild after the timed measures
 
 
-class Unreachable(Exception):
-    """The PostgreSQL server the full run needs does not answer."""
-
-
-def check_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        reason = str(exc.orig or exc).strip().splitlines()[0]
-        raise Unreachable(f"--full needs PostgreSQL (--postgres): {reason}") from None
-    finally:
-        engine.dispose()
-
-
 def run_full(
     opts: Options,
     postgres: str,
@@ -56,7 +38,6 @@ def run_full(
 ) -> dict[str, Any]:
     """Run every part; ``part_done(name, out)`` hears of each as it ends, so a run cut short
     still shows what it measured."""
-    check_postgres(postgres)
     timed = replace(opts, postgres=None)
     out = run(timed)
     part_done("timed", out)

@@ -59,20 +59,46 @@ class Clock:
 
 
 class Busy(Exception):
-    """Raised when another benchmark is running on the same data folder."""
+    """Raised when another benchmark is running on the same data folder or PostgreSQL server."""
+
+
+class Unreachable(Exception):
+    """The PostgreSQL server the benchmark was given does not answer."""
+
+
+# The advisory lock a benchmark holds on its PostgreSQL server (any 64-bit number of its own).
+PG_LOCK = 0x6665656467656E  # "feedgen"
 
 
 @contextmanager
-def exclusive(folder: Path) -> Iterator[None]:
-    """Hold the data folder for the whole run: two runs would overwrite each other's working
-    databases, and on two cores each would time the other's load as well."""
+def exclusive(folder: Path, postgres: str | None = None) -> Iterator[None]:
+    """Hold the data folder, and the PostgreSQL server when one is used, for the whole run: two
+    runs would overwrite each other's working databases (named by size on the server, whatever
+    the folder), and on two cores each would time the other's load as well."""
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / ".lock").open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise Busy(f"another benchmark is running in {folder}; wait or pass --dir") from None
-        yield
+        if postgres is None:
+            yield
+            return
+        engine = sa.create_engine(postgres, poolclass=sa.pool.NullPool)
+        try:
+            try:
+                conn = engine.connect()
+            except sa.exc.SQLAlchemyError as exc:
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                raise Unreachable(f"PostgreSQL (--postgres) does not answer: {reason}") from None
+            with conn:
+                held = conn.execute(sa.select(sa.func.pg_try_advisory_lock(PG_LOCK))).scalar()
+                if not held:
+                    raise Busy("another benchmark is running on this PostgreSQL server; wait")
+                conn.commit()  # the lock is the session's: it lasts until this connection ends
+                yield
+        finally:
+            engine.dispose()
 
 
 def rss_sizes(users: int, upto: int = 0) -> list[int]:

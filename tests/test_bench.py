@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.full import Sizes, run_full
-from bench.run import Options, rss_sizes
+from bench.run import Busy, Options, exclusive, rss_sizes
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = (
@@ -153,7 +153,7 @@ def test_the_full_run_measures_every_part_on_both_databases(
     assert all(len(mode["delays"]) == 2 for mode in fresh["modes"].values())
 
 
-def test_the_full_run_says_which_postgresql_it_could_not_reach(tmp_path: Path) -> None:
+def test_a_run_says_when_its_postgresql_does_not_answer(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--full", "--dir", str(tmp_path)]
         + ["--postgres", "postgresql+psycopg2://postgres@127.0.0.1:1/none"],
@@ -163,7 +163,7 @@ def test_the_full_run_says_which_postgresql_it_could_not_reach(tmp_path: Path) -
         timeout=120,
     )
     assert done.returncode == 2
-    assert done.stderr.startswith("bench: --full needs PostgreSQL (--postgres): ")
+    assert done.stderr.startswith("bench: PostgreSQL (--postgres) does not answer: ")
     assert "Traceback" not in done.stderr
 
 
@@ -180,3 +180,16 @@ def _drop_bench_databases(server: sa.URL, sizes: Sizes) -> None:
                     conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_runs_on_one_postgresql_server_do_not_overlap(
+    pg_server: sa.URL, tmp_path: Path
+) -> None:
+    admin = pg_server.render_as_string(hide_password=False)
+    # Two data folders: only the server is shared, and the databases named on it by size.
+    busy = pytest.raises(Busy, match="another benchmark is running on this PostgreSQL server")
+    with exclusive(tmp_path / "one", admin), busy, exclusive(tmp_path / "two", admin):
+        pass
+    with exclusive(tmp_path / "two", admin):  # free once the first run ends
+        pass
