@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import BENCH_DIR, full, idle
+from bench import BENCH_DIR, calibrate, full, idle
 from bench.freshness import FreshnessOptions, report, run_freshness
 from bench.report import rows_json, table, targets_json, targets_table
 from bench.run import Busy, Options, Unreachable, exclusive, run
@@ -188,8 +188,6 @@ def main(argv: list[str]) -> int:
 
 
 def full_run(job: Full, json_path: Path | None) -> int:
-    printed: set[str] = set()
-
     def part_done(name: str, out: dict[str, Any]) -> None:
         # Each table as its part ends: a run cut short still shows what it measured.
         if name == "timed":
@@ -208,7 +206,7 @@ def full_run(job: Full, json_path: Path | None) -> int:
             fresh = out["freshness"][-1]
             print(report(fresh, freshness_targets(fresh)))
             print()
-        printed.add(name)
+        print(f"{calibrate.verdict(out['calibration'])}\n")
         sys.stdout.flush()
 
     try:
@@ -259,6 +257,8 @@ def finish(out: dict[str, Any], opts: Options, json_path: Path | None) -> None:
     for fresh in out.get("freshness", []):
         verdicts += freshness_targets(fresh)
     print(targets_table(verdicts))
+    if out.get("calibration"):
+        print(f"\n{calibrate.verdict(out['calibration'])}")
     if json_path is not None:
         raw = {k: v for k, v in out.items() if k not in ("site", "elapsed")}
         document = {

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bench import idle
+from bench import calibrate, idle
 from bench.child import run_child
 from bench.freshness import FreshnessOptions, run_freshness
 from bench.run import Clock, Options, Site, run, size_run
@@ -37,26 +37,34 @@ def run_full(
     sizes: Sizes = Sizes(),
 ) -> dict[str, Any]:
     """Run every part; ``part_done(name, out)`` hears of each as it ends, so a run cut short
-    still shows what it measured."""
+    still shows what it measured. The machine's speed is timed before the first and after each
+    (``out["calibration"]``)."""
     timed = replace(opts, postgres=None)
+    points = [("before", calibrate.seconds())]
+
+    def done(part: str, out: dict[str, Any]) -> None:
+        points.append((f"after {part}", calibrate.seconds()))
+        part_done(part, out)
+
     out = run(timed)
-    part_done("timed", out)
+    out["calibration"] = points
+    done("timed", out)
     out["idle_sizes"] = [
         idle.measure(users, database, opts.folder, activities=idle.activities_for(users))
         for database in (None, postgres)
         for users in sizes.idle
     ]
-    part_done("idle", out)
+    done("idle", out)
     out["force_pair"] = force_pair(replace(opts, postgres=postgres))
-    part_done("force", out)
+    done("force", out)
     out["freshness"] = []
     for users in sizes.freshness:
         fresh = FreshnessOptions(users=users, postgres=postgres, folder=opts.folder, edits=edits)
         out["freshness"].append(run_freshness(fresh))
-        part_done("freshness", out)
+        done("freshness", out)
     # The longest part last: seeding and first building 100,000 users take most of an hour.
     out["sizes"][sizes.large] = size_run(timed, sizes.large, Clock())
-    part_done("large", out)
+    done("large", out)
     return out
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bench.calibrate import verdict
 from bench.full import Sizes, run_full
 from bench.run import Busy, Options, exclusive, rss_sizes
 
@@ -151,6 +152,9 @@ def test_the_full_run_measures_every_part_on_both_databases(
     [fresh] = out["freshness"]
     assert fresh["database"] == "postgresql" and set(fresh["modes"]) == {"defaults", "NOTIFY"}
     assert all(len(mode["delays"]) == 2 for mode in fresh["modes"].values())
+    where = [name for name, _ in out["calibration"]]
+    assert where == ["before", *(f"after {part}" for part in parts)]
+    assert all(seconds > 0 for _, seconds in out["calibration"])
 
 
 def test_a_run_says_when_its_postgresql_does_not_answer(tmp_path: Path) -> None:
@@ -193,3 +197,11 @@ def test_two_runs_on_one_postgresql_server_do_not_overlap(
         pass
     with exclusive(tmp_path / "two", admin):  # free once the first run ends
         pass
+
+
+def test_the_calibration_says_when_the_machine_s_speed_moved() -> None:
+    steady = verdict([("before", 0.100), ("after timed", 0.110)])
+    assert steady.endswith("moved 1.10x, steady")
+    moved = verdict([("before", 0.100), ("after timed", 0.210), ("after idle", 0.120)])
+    assert moved.endswith("moved 2.10x, NOT steady: absolute figures mix speeds")
+    assert "0.210s after timed" in moved
