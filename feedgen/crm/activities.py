@@ -81,6 +81,15 @@ def _in_window(window: Window) -> Any:
     )
 
 
+def _indexed_rows(which: Any, window: Window) -> Any:
+    """``INDEXED_COLUMNS`` of the exportable activities in ``window`` that ``which`` selects."""
+    return (
+        select(*INDEXED_COLUMNS)
+        .select_from(_a.outerjoin(_ix, _INDEXED))
+        .where(which, _exportable(), _in_window(window))
+    )
+
+
 def _exportable() -> Any:
     return and_(_a.c.deleted_at.is_(None), _a.c.kind != ActivityKind.NOTE.value)
 
@@ -111,16 +120,11 @@ def load_batch(
     ordered = sorted(wanted)
     before = replacements()
     for part in chunks(ordered):
-        owned = (
-            select(*INDEXED_COLUMNS)
-            .select_from(_a.outerjoin(_ix, _INDEXED))
-            .where(_a.c.owner_id.in_(part), _exportable(), _in_window(window))
-        )
-        for row in conn.execute(owned):
+        for row in conn.execute(_indexed_rows(_a.c.owner_id.in_(part), window)):
             rows[row[0]] = row
             audience[row[0]].add(row[2])  # id, owner_id
-        # Only the ids: most activities a batch's users take part in, its users also own (a
-        # colleague's viewing); with their columns, each came back once more per participant.
+        # Only the ids: with their columns, an activity that several of the batch's users take
+        # part in came back once per participant, and one the batch's users own once more.
         shared = (
             select(_p.c.user_id, _p.c.activity_id)
             .select_from(_p.join(_a, _a.c.id == _p.c.activity_id))
@@ -130,12 +134,7 @@ def load_batch(
             audience[activity_id].add(user_id)
     # The activities taken part in that no user of the batch owns.
     for part in chunks(sorted(audience.keys() - rows.keys())):
-        others = (
-            select(*INDEXED_COLUMNS)
-            .select_from(_a.outerjoin(_ix, _INDEXED))
-            .where(_a.c.id.in_(part), _exportable(), _in_window(window))
-        )
-        for row in conn.execute(others):
+        for row in conn.execute(_indexed_rows(_a.c.id.in_(part), window)):
             rows[row[0]] = row
     if replacements() != before:
         name_rows("activities", rows.values(), 0, _ACTIVITY_TEXT)
@@ -152,12 +151,7 @@ def load_activities(
     ids = sorted(set(activity_ids))
     before = replacements()
     for part in chunks(ids):
-        query = (
-            select(*INDEXED_COLUMNS)
-            .select_from(_a.outerjoin(_ix, _INDEXED))
-            .where(_a.c.id.in_(part), _exportable(), _in_window(window))
-        )
-        for row in conn.execute(query):
+        for row in conn.execute(_indexed_rows(_a.c.id.in_(part), window)):
             rows[row.id] = row
             audience[row.id].add(row.owner_id)
     if replacements() != before:
