@@ -26,6 +26,11 @@ def cycles_until(engine: sa.Engine, seen: str, subject: int, most: int) -> int |
     return None
 
 
+def calls(crm: Crm, owner: int) -> list[int]:
+    """Twenty of ``owner``'s calls today, their ids in order: the range the slices walk."""
+    return [crm.activity(owner, title=f"Call {i}", start=NOW) for i in range(20)]
+
+
 def test_slices_walk_the_id_range_and_start_again_past_the_top() -> None:
     position, slices = 0, []
     for _ in range(5):
@@ -51,7 +56,7 @@ def test_an_activity_deleted_outright_is_seen_within_the_stated_cycles(
 ) -> None:
     monkeypatch.setitem(sweep.SLICE_IDS, "activities", 4)
     anna = crm.user("Anna Schmidt")
-    ids = [crm.activity(anna, title=f"Call {i}", start=NOW) for i in range(20)]
+    ids = calls(crm, anna)
     detect(engine, TODAY, LOOKBACK)
     detect(engine, TODAY, LOOKBACK)  # the slices have moved on from the start
     crm.hard_delete(ids[2])
@@ -78,7 +83,7 @@ def test_on_sqlite_a_slice_a_cycle_is_all_a_delete_costs_to_find(
     """The slices, not a whole comparison, find it: not before the sweep comes round."""
     monkeypatch.setitem(sweep.SLICE_IDS, "activities", 4)
     anna = crm.user("Anna Schmidt")
-    ids = [crm.activity(anna, title=f"Call {i}", start=NOW) for i in range(20)]
+    ids = calls(crm, anna)
     detect(engine, TODAY, LOOKBACK)
     detect(engine, TODAY, LOOKBACK)  # the slice holding ids[1] is behind
     crm.hard_delete(ids[1])
@@ -104,7 +109,7 @@ def test_the_reconcile_compares_every_table_whole(
         monkeypatch.setitem(sweep.SLICE_IDS, group, 1)
     users = [crm.user(f"User {i}") for i in range(6)]
     teams = [crm.team(f"Team {i}", users[2 * i : 2 * i + 2]) for i in range(3)]
-    ids = [crm.activity(users[0], title=f"Call {i}", start=NOW) for i in range(20)]
+    ids = calls(crm, users[0])
     detect(engine, TODAY, LOOKBACK)
     detect(engine, TODAY, LOOKBACK)
     crm.hard_delete(ids[0])
@@ -121,7 +126,7 @@ def test_on_postgresql_counters_reset_after_a_delete_still_compare_the_table(
     """A reset (pg_stat_reset, a crash) moves the counters too: one whole comparison."""
     monkeypatch.setitem(sweep.SLICE_IDS, "activities", 1)
     anna = crm.user("Anna Schmidt")
-    ids = [crm.activity(anna, title=f"Call {i}", start=NOW) for i in range(20)]
+    ids = calls(crm, anna)
     crm.hard_delete(ids[0])  # counted before feedgen first looks
     _counters_moved(engine, {"activities"})
     detect(engine, TODAY, LOOKBACK)
@@ -142,7 +147,7 @@ def test_on_postgresql_moved_row_counters_compare_the_table_at_once(
     monkeypatch.setitem(sweep.SLICE_IDS, "teams", 1)
     users = [crm.user(f"User {i}") for i in range(6)]
     teams = [crm.team(f"Team {i}", users[2 * i : 2 * i + 2]) for i in range(3)]
-    ids = [crm.activity(users[0], title=f"Call {i}", start=NOW) for i in range(20)]
+    ids = calls(crm, users[0])
     detect(engine, TODAY, LOOKBACK)
     crm.hard_delete(ids[10])
     crm.remove_member(teams[1], users[3])
