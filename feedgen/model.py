@@ -18,6 +18,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
 
 
+def exact_now() -> datetime:
+    """The wall clock to the microsecond, naive UTC: when a batch's uploads were done and when a
+    force build started, which whole seconds could not order (two builds within one second)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 class ActivityKind(StrEnum):
     MEETING = "meeting"
     VIEWING = "viewing"

@@ -23,7 +23,7 @@ from ..crm.index import Changes
 from ..crm.people import Teams, Users
 from ..db import chunks
 from ..errors import CleanupRefused
-from ..model import utc_now
+from ..model import exact_now, utc_now
 from ..publish.cdn import NoopPurger, Purger
 from ..publish.removals import Removal, clean_storage, process_deletions
 from ..publish.storage import Storage
@@ -32,7 +32,6 @@ from ..render.events import EventCache
 from ..render.feed import RenderedFeed, render_feed
 from ..state import tables as state
 from ..state.feeds import feed_from_row
-from ..state.record import exact_now
 from . import cleanup, parallel
 from .batches import Batches
 from .claims import audience_of, subjects_of

@@ -102,7 +102,8 @@ def cpu_quota(cpu_max: Path) -> float | None:
 
 
 def usable(config: Config) -> bool:
-    """Whether this run may use processes: more than one, and shared database and storage."""
+    """Whether this configuration runs builds on more than one process (``process_count``);
+    ``shared_with`` says whether a given builder's database and store allow it."""
     return process_count(config) > 1
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, DateTime, bindparam, func, update
 
+from ..model import exact_now
 from . import tables as state
 
 
@@ -24,12 +25,6 @@ class BuildResult:
     skipped: int  # broken activities left out
     left_out: str | None  # ``RenderedFeed.trimmed_state``: what an incremental update needs
     uploaded: bool  # False: the bytes were unchanged and not uploaded again
-
-
-def exact_now() -> datetime:
-    """The wall clock to the microsecond, naive UTC: when a batch's uploads were done and when a
-    force build started, which whole seconds could not order (two builds within one second)."""
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def record(
