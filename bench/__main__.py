@@ -8,7 +8,7 @@ import logging
 import os
 import platform
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ LOCAL_POSTGRES = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 @dataclass(frozen=True)
 class Full:
-    """``--full``: the timed measures (``opts``), then the other parts on ``postgres`` too."""
+    """``--full``: the timed measures (``opts``, on SQLite), then the other parts on ``postgres``
+    too."""
 
     opts: Options
     postgres: str
@@ -125,7 +126,9 @@ def parse(argv: list[str]) -> tuple[Options | FreshnessOptions | Full, Path | No
         return fresh, args.json, []
     if args.full:
         postgres = args.postgres or LOCAL_POSTGRES
-        return Full(opts, postgres, max(2, args.freshness_edits)), args.json, []
+        # The timed measures run on SQLite: their header and JSON say so.
+        timed = replace(opts, postgres=None)
+        return Full(timed, postgres, max(2, args.freshness_edits)), args.json, []
     return opts, args.json, args.idle_users
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from bench.__main__ import Full, parse
 from bench.calibrate import verdict
 from bench.full import Sizes, run_full
 from bench.run import Busy, Options, exclusive, rss_sizes
@@ -155,6 +156,14 @@ def test_the_full_run_measures_every_part_on_both_databases(
     where = [name for name, _ in out["calibration"]]
     assert where == ["before", *(f"after {part}" for part in parts)]
     assert all(seconds > 0 for _, seconds in out["calibration"])
+
+
+def test_the_full_run_times_its_measures_on_sqlite_and_the_rest_on_postgresql() -> None:
+    url = "postgresql+psycopg2://postgres@db.example:5432/crm"
+    job, _json, _idle = parse(["--full", "--postgres", url])
+    assert isinstance(job, Full)
+    assert job.opts.postgres is None  # the timed measures' header and JSON say "sqlite"
+    assert job.postgres == url
 
 
 def test_a_run_says_when_its_postgresql_does_not_answer(tmp_path: Path) -> None:
