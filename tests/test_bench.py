@@ -17,7 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from bench.__main__ import Full, parse
-from bench.calibrate import verdict
+from bench.calibrate import REFERENCE_SECONDS, verdict, work
 from bench.full import Sizes, run_full
 from bench.run import Busy, Options, exclusive, rss_sizes
 
@@ -210,7 +210,17 @@ def test_two_runs_on_one_postgresql_server_do_not_overlap(
 
 def test_the_calibration_says_when_the_machine_s_speed_moved() -> None:
     steady = verdict([("before", 0.100), ("after timed", 0.110)])
-    assert steady.endswith("moved 1.10x, steady")
+    assert "moved 1.10x, steady;" in steady
     moved = verdict([("before", 0.100), ("after timed", 0.210), ("after idle", 0.120)])
-    assert moved.endswith("moved 2.10x, NOT steady: absolute figures mix speeds")
+    assert "moved 2.10x, NOT steady: absolute figures mix speeds;" in moved
     assert "0.210s after timed" in moved
+
+
+def test_the_calibration_compares_the_machine_with_the_readme_s_reference() -> None:
+    twice = verdict([("before", 2 * REFERENCE_SECONDS), ("after timed", 2 * REFERENCE_SECONDS)])
+    assert twice.endswith(f"2.00x the time of the README's reference ({REFERENCE_SECONDS:.3f}s)")
+
+
+def test_the_calibration_work_is_the_same_on_every_run() -> None:
+    # Rendered without a RenderError (validate raises on a bad activity), and byte for byte alike.
+    assert work() == work() > 4 * 1_000 * 300  # four passes of 1,000 events of 300 bytes and up
