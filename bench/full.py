@@ -38,15 +38,14 @@ def run_full(
 ) -> dict[str, Any]:
     """Run every part; ``part_done(name, out)`` hears of each as it ends, so a run cut short
     still shows what it measured. The machine's speed is timed before the first and after each
-    (``out["calibration"]``)."""
-    timed = replace(opts, postgres=None)
+    (``out["calibration"]``). ``opts`` are the timed measures', on SQLite (``postgres=None``)."""
     points = [("before", calibrate.seconds())]
 
     def done(part: str, out: dict[str, Any]) -> None:
         points.append((f"after {part}", calibrate.seconds()))
         part_done(part, out)
 
-    out = run(timed)
+    out = run(opts)
     out["calibration"] = points
     done("timed", out)
     out["idle_sizes"] = [
@@ -63,7 +62,7 @@ def run_full(
         out["freshness"].append(run_freshness(fresh))
         done("freshness", out)
     # The longest part last: seeding and first building 100,000 users take most of an hour.
-    out["sizes"][sizes.large] = size_run(timed, sizes.large, Clock())
+    out["sizes"][sizes.large] = size_run(opts, sizes.large, Clock())
     done("large", out)
     return out
 
