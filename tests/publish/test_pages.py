@@ -7,7 +7,9 @@ the screenshot; it skips, saying what to install, where Chromium is missing.
 from __future__ import annotations
 
 import io
+import random
 import re
+import string
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -260,6 +262,20 @@ def test_the_pages_qr_code_decodes_to_the_feed_url(page: tuple[bytes, Any]) -> N
     svg = re.search(r"<svg.*?</svg>", page[0].decode(), re.S)
     assert svg
     assert decode_qr(svg_to_image(svg[0])) == [FEED]
+
+
+def test_the_fixed_mask_qr_code_decodes_for_any_feed_url() -> None:
+    # Tokens of every shape the URL takes (random, runs of one character, the longest base URL).
+    rng = random.Random(7)
+    alphabet = string.ascii_letters + string.digits + "-_"
+    tokens = ["".join(rng.choice(alphabet) for _ in range(43)) for _ in range(12)]
+    tokens += ["A" * 43, "_" * 43, "0" * 43]
+    for token in tokens:
+        url = f"https://calendar-feeds.agency.example/feeds/{token}.ics"
+        svg = re.search(
+            r"<svg.*?</svg>", page_html(subscribe_links(url, "Anna"), "Anna").decode(), re.S
+        )
+        assert svg and decode_qr(svg_to_image(svg[0])) == [url], token
 
 
 # --- browser -----------------------------------------------------------------------------------
