@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import BindParameter, Connection, and_, bindparam, func, or_, select
 
 from ..db import chunks
 from ..errors import RenderError
@@ -66,6 +66,9 @@ INDEXED_COLUMNS = (*ACTIVITY_COLUMNS, _ix.c.sequence)
 
 
 _INDEXED = _ix.c.activity_id == _a.c.id
+# The ids of a chunk, bound as one list: a literal list of 2,000 values is coerced value by value
+# each time a statement is built (1.5 ms of a 9 ms read); bound, the values go straight through.
+_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
 # Where the text of a row of ``ACTIVITY_COLUMNS`` is, to name it when it was not valid UTF-8.
 _ACTIVITY_TEXT = {"title": 3, "description": 6, "location": 7}
 
@@ -120,7 +123,7 @@ def load_batch(
     ordered = sorted(wanted)
     before = replacements()
     for part in chunks(ordered):
-        for row in conn.execute(_indexed_rows(_a.c.owner_id.in_(part), window)):
+        for row in conn.execute(_indexed_rows(_a.c.owner_id.in_(_IDS), window), {"ids": part}):
             rows[row[0]] = row
             audience[row[0]].add(row[2])  # id, owner_id
         # Only the ids: with their columns, an activity that several of the batch's users take
@@ -128,13 +131,13 @@ def load_batch(
         shared = (
             select(_p.c.user_id, _p.c.activity_id)
             .select_from(_p.join(_a, _a.c.id == _p.c.activity_id))
-            .where(_p.c.user_id.in_(part), _exportable(), _in_window(window))
+            .where(_p.c.user_id.in_(_IDS), _exportable(), _in_window(window))
         )
-        for user_id, activity_id in conn.execute(shared):
+        for user_id, activity_id in conn.execute(shared, {"ids": part}):
             audience[activity_id].add(user_id)
     # The activities taken part in that no user of the batch owns.
     for part in chunks(sorted(audience.keys() - rows.keys())):
-        for row in conn.execute(_indexed_rows(_a.c.id.in_(part), window)):
+        for row in conn.execute(_indexed_rows(_a.c.id.in_(_IDS), window), {"ids": part}):
             rows[row[0]] = row
     if replacements() != before:
         name_rows("activities", rows.values(), 0, _ACTIVITY_TEXT)
@@ -174,11 +177,11 @@ def _complete(
     for part in chunks(ids):
         on_activities = (
             select(_p.c.activity_id, _p.c.user_id, _p.c.name, _p.c.email, _p.c.id)
-            .where(_p.c.activity_id.in_(part))
+            .where(_p.c.activity_id.in_(_IDS))
             .order_by(_p.c.activity_id, _p.c.id)
         )
         before = replacements()
-        found = conn.execute(on_activities).all()
+        found = conn.execute(on_activities, {"ids": part}).all()
         if replacements() != before:
             name_rows("participants", found, 4, {"name": 2, "email": 3})
         if isinstance(users, Users):  # the owners and colleagues these events name

@@ -47,6 +47,9 @@ def load_users(conn: Connection) -> dict[int, User]:
     return {row[0]: _user(row) for row in _read_users(conn, None)}
 
 
+_UNREAD = object()  # ``_ReadOnDemand.get``: a row not read yet (None: read, not in the CRM)
+
+
 class _ReadOnDemand(Mapping[int, T]):
     """Rows of the CRM as a batch needs them: read in bulk when asked for (``need``), one at a
     time otherwise, and only those; a build never holds a whole table.
@@ -78,6 +81,15 @@ class _ReadOnDemand(Mapping[int, T]):
         if value is None:
             raise KeyError(row_id)
         return value
+
+    def get(self, row_id: int, default: T | None = None) -> T | None:  # type: ignore[override]
+        # Asked for every event's owner and colleagues: Mapping.get would go through
+        # __getitem__ and a KeyError for each row the CRM does not have.
+        value = self._read.get(row_id, _UNREAD)
+        if value is _UNREAD:
+            self.need([row_id])
+            value = self._read[row_id]
+        return default if value is None else value  # type: ignore[return-value]
 
     def __contains__(self, row_id: object) -> bool:
         if not isinstance(row_id, int):
