@@ -326,6 +326,24 @@ def test_the_uid_does_not_change_with_an_edit(edit: dict[str, object]) -> None:
     assert event_content(after, view()).uid == event_content(before, view()).uid
 
 
+@pytest.mark.parametrize(
+    "template",
+    [
+        ACTIVITY_URL,
+        "https://crm.example.com/activities/{id}/edit?from=calendar",
+        "https://crm.example.com/a?id={id}&again={id}",
+        "https://crm.example.com/a/{id:08d}",
+        "https://crm.example.com/a/{{literal}}/{id}",
+    ],
+)
+def test_the_activity_url_is_its_template_formatted_with_the_id(template: str) -> None:
+    shown = replace(view(), activity_url=template)
+    content = event_content(meeting(), shown)
+    assert content.url == template.format(id=4711)
+    assert content.description is not None
+    assert content.description.endswith(f"Edit in the CRM: {template.format(id=4711)}")
+
+
 def test_the_uid_holds_the_activity_id_and_the_domain() -> None:
     assert event_content(meeting(id=90210), view()).uid == "activity-90210@crm.test"
 
