@@ -235,8 +235,8 @@ _PRIORITIES = {p.value: p for p in Priority}
 def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Activity:
     """Turn a row of ``ACTIVITY_COLUMNS`` (or ``INDEXED_COLUMNS``) into an Activity; a value
     outside the contract raises RenderError naming it."""
-    # By position, and dictionary lookups for the enums: this runs for every row of a batch, and
-    # access by name and Enum(value) cost microseconds each.
+    # By position, dictionary lookups for the enums and positional arguments: this runs for every
+    # row of a batch, and access by name, Enum(value) and keywords cost microseconds each.
     (aid, kind, owner_id, title, created, updated, description, location) = row[:8]
     (starts, ends, due, all_day, priority, status) = row[8:14]
     kind_value = _KINDS.get(kind)
@@ -254,23 +254,28 @@ def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Ac
         created = created.astimezone(UTC).replace(tzinfo=None)
     counted = row[14] if len(row) > 14 else None
     return Activity(
-        id=aid,
-        kind=kind_value,
-        owner_id=owner_id,
-        title=title or "",
-        created_at=created,
-        updated_at=updated,
-        description=description or "",
-        location=location or "",
-        start=_naive(starts),
-        end=_naive(ends),
-        due=_naive(due),
-        all_day=bool(all_day),
-        priority=priority_value,
-        status=status_value,
-        participants=participants,
-        counted_sequence=counted or 0,
+        aid,
+        kind_value,
+        owner_id,
+        title or "",
+        created,
+        updated,
+        description or "",
+        location or "",
+        starts if starts is None or _plain(starts) else _naive(starts),
+        ends if ends is None or _plain(ends) else _naive(ends),
+        due if due is None or _plain(due) else _naive(due),
+        bool(all_day),
+        priority_value,
+        status_value,
+        participants,
+        counted or 0,
     )
+
+
+def _plain(value: datetime) -> bool:
+    """Whether an event time is naive and whole seconds already (nearly every one)."""
+    return value.tzinfo is None and not value.microsecond
 
 
 def _naive(value: datetime | None) -> datetime | None:
