@@ -262,20 +262,15 @@ def to_activity(row: Sequence[Any], participants: tuple[Participant, ...]) -> Ac
         updated,
         description or "",
         location or "",
-        starts if starts is None or _plain(starts) else _naive(starts),
-        ends if ends is None or _plain(ends) else _naive(ends),
-        due if due is None or _plain(due) else _naive(due),
+        _naive(starts),
+        _naive(ends),
+        _naive(due),
         bool(all_day),
         priority_value,
         status_value,
         participants,
         counted or 0,
     )
-
-
-def _plain(value: datetime) -> bool:
-    """Whether an event time is naive and whole seconds already (nearly every one)."""
-    return value.tzinfo is None and not value.microsecond
 
 
 def _naive(value: datetime | None) -> datetime | None:

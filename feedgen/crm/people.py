@@ -75,9 +75,7 @@ class _ReadOnDemand(Mapping[int, T]):
                 read.setdefault(row_id, None)
 
     def __getitem__(self, row_id: int) -> T:
-        if row_id not in self._read:
-            self.need([row_id])
-        value = self._read[row_id]
+        value = self.get(row_id)
         if value is None:
             raise KeyError(row_id)
         return value
@@ -88,7 +86,7 @@ class _ReadOnDemand(Mapping[int, T]):
         value = self._read.get(row_id, _UNREAD)
         if value is _UNREAD:
             self.need([row_id])
-            value = self._read[row_id]
+            value = self._read.get(row_id)  # still absent: not an id (None, say)
         return default if value is None else value  # type: ignore[return-value]
 
     def __contains__(self, row_id: object) -> bool:

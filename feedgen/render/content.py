@@ -228,9 +228,8 @@ def event_content(activity: Activity, view: FeedView) -> EventContent:
         description.append("Owner: " + clean_name(owner.name))
     description.append("Edit in the CRM: " + url)
     # libical rejects a LOCATION of whitespace: a blank one is left out.
-    location: str | None = _shown_text(activity.location, show_emails)
-    if location is not None and not location.strip():
-        location = None
+    shown_location = _shown_text(activity.location, show_emails)
+    location = shown_location if shown_location.strip() else None
     priority = activity.priority
     return EventContent(
         uid,
