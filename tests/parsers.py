@@ -62,9 +62,9 @@ def parse_ical(data: bytes) -> dict[str, ParsedEvent]:
     events = {}
     for event in calendar.events:
         assert event.uid is not None and event.uid not in events
-        events[event.uid] = ParsedEvent(
-            event.uid, event.summary or "", _norm(event.dtstart), _norm(event.dtend)
-        )
+        start, end = event.dtstart, event.dtend
+        assert start is not None and end is not None  # feedgen writes both on every event
+        events[event.uid] = ParsedEvent(event.uid, event.summary or "", _norm(start), _norm(end))
     return events
 
 
